@@ -1,0 +1,31 @@
+"""Exact duplicates: documents whose text is the same after light normalization.
+
+Normalization folds what does not change the content a model learns from: Unicode form (NFKC), case,
+and runs of whitespace. Punctuation and digits are kept: "10 mg" and "100 mg" must not collide.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+import xxhash
+
+
+def normalize(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+def text_key(text: str) -> str:
+    """128-bit xxh3 of the normalized text: collisions are negligible (2^-64 at 2^32 documents)."""
+    return xxhash.xxh3_128_hexdigest(normalize(text).encode("utf-8", "surrogatepass"))
+
+
+def order_key(doc: dict, fields: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Sort key of the stated order in which the *first* copy of a group is the one kept."""
+    return tuple(doc.get(name) or "" for name in fields)
+
+
+def pick_first(docs: list[dict], fields: tuple[str, ...] | list[str]) -> tuple[dict, list[dict]]:
+    """Split a group of identical texts into the kept copy and its duplicates, by ``order_key``."""
+    ordered = sorted(docs, key=lambda d: order_key(d, fields) + (d["id"],))
+    return ordered[0], ordered[1:]

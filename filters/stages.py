@@ -1,0 +1,110 @@
+"""The annotate → decide sequence for one document, as plain Python.
+
+A ``Stage`` scores a document (possibly correcting its text, as C4 and RefinedWeb do line by line) and
+its rules decide. ``run_stages`` applies them in recipe order and returns the first drop reason. In
+filter mode it stops at the first drop (no point scoring a document already gone); in annotate-only
+mode every stage runs, so every row carries every score and the decision it *would* get.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Callable
+
+from filters import heuristics
+from filters.decide import Rule, decide, parse_rule
+from filters.langid import identify
+from schemas import SCORE_FIELDS
+
+Scorer = Callable[[dict], dict[str, float]]
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    annotate: Scorer  # reads doc["text"]; may replace it (line-level corrections); returns scores
+    rules: tuple[Rule, ...] = ()
+    check: Callable[[dict], str | None] | None = field(default=None)  # non-numeric rules (language label)
+
+    def decide(self, scores: dict[str, float], doc: dict) -> str | None:
+        if self.check is not None:
+            reason = self.check(doc)
+            if reason:
+                return reason
+        return decide(scores, self.rules)
+
+
+def run_stages(doc: dict, stages: list[Stage], annotate_only: bool) -> str | None:
+    """Annotate ``doc`` in place; return None to keep or the first drop reason."""
+    if doc.get("scores") is None:
+        doc["scores"] = {name: None for name in SCORE_FIELDS}
+    first_reason = None
+    for stage in stages:
+        scores = stage.annotate(doc)
+        doc["scores"][stage.name] = scores
+        reason = stage.decide(scores, doc)
+        if reason and first_reason is None:
+            first_reason = reason
+            if not annotate_only:
+                break
+    return first_reason
+
+
+# ----------------------------------------------------------------------------------------- stage builders
+
+
+def _scores_only(fn: Callable[[str], dict[str, float]]) -> Scorer:
+    return lambda doc: fn(doc["text"] or "")
+
+
+def _correcting(fn: Callable[[str], tuple[str, dict[str, float]]]) -> Scorer:
+    def annotate(doc: dict) -> dict[str, float]:
+        text, scores = fn(doc["text"] or "")
+        doc["text"] = text
+        return scores
+
+    return annotate
+
+
+def _c4(doc: dict, options: dict, bad_words: frozenset[str]) -> dict[str, float]:
+    original = doc["text"] or ""
+    text, scores = heuristics.c4_lines(original, **options)
+    scores["bad_words"] = heuristics.c4_bad_words(original, bad_words) if bad_words else 0.0
+    doc["text"] = text
+    return scores
+
+
+def language_stage(model, keep: list[str], min_score: float) -> Stage:
+    keep_set = frozenset(keep)
+
+    def annotate(doc: dict) -> dict[str, float]:
+        label, score = identify(model, doc["text"] or "")
+        doc["language"], doc["language_score"] = label, score
+        return {"score": score}
+
+    def check(doc: dict) -> str | None:
+        return "language:not_kept" if keep_set and doc["language"] not in keep_set else None
+
+    rule = parse_rule("language", "low_score", f"score >= {min_score}", SCORE_FIELDS["language"])
+    return Stage("language", annotate, (rule,), check)
+
+
+def heuristic_stages(recipe, bad_words: frozenset[str] = frozenset()) -> list[Stage]:
+    """Heuristic stages in the order RefinedWeb and FineWeb apply them; disabled ones are left out."""
+    h = recipe.heuristics
+    scorers: dict[str, Scorer] = {
+        "gopher_repetition": _scores_only(heuristics.gopher_repetition),
+        "gopher_quality": _scores_only(heuristics.gopher_quality),
+        "c4": partial(_c4, options=dict(h.c4.options), bad_words=bad_words),
+        "fineweb": _scores_only(heuristics.fineweb),
+        "refinedweb": _correcting(heuristics.refinedweb_lines),
+    }
+    return [Stage(name, scorer, h.rules(name)) for name, scorer in scorers.items() if h.stage(name).enabled]
+
+
+def parse_word_list(text: str) -> frozenset[str]:
+    """One word or phrase per line, '#' comments allowed, compared lowercased."""
+    return frozenset(
+        line.strip().lower() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
+    )

@@ -1,0 +1,114 @@
+"""The dataset card (README.md) written next to the shards, built with huggingface_hub's DatasetCard.
+
+The YAML header is what the Hub and ``datasets.load_dataset(output_dir)`` read: ``configs`` points at
+the Parquet shards so the extra files (stats.json, recipe.yaml, errors/) are never mistaken for data.
+The body says how the data was made: the funnel, the recipe, the schema.
+"""
+
+from __future__ import annotations
+
+from huggingface_hub import DatasetCard, DatasetCardData
+
+from pipelines.stats import format_funnel
+from pipelines.write import DATA_DIR, SPLIT
+from schemas import COLUMNS, SCHEMA_VERSION
+
+_SIZE_CATEGORIES = [
+    (1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"),
+    (10_000_000_000, "1B<n<10B"), (100_000_000_000, "10B<n<100B"), (1_000_000_000_000, "100B<n<1T"),
+]
+
+
+def size_category(rows: int) -> str:
+    return next((label for bound, label in _SIZE_CATEGORIES if rows < bound), "n>1T")
+
+
+def card_data(recipe, rows: int) -> DatasetCardData:
+    extra = {}
+    if recipe.license == "other":
+        extra = {"license_name": "web-crawl-mixed"}
+    return DatasetCardData(
+        license=recipe.license,
+        language=list(recipe.language.keep) or None,
+        size_categories=[size_category(rows)],
+        task_categories=["text-generation"],
+        pretty_name=f"{recipe.name} web corpus",
+        tags=["web", "pretraining", "common-crawl"],
+        configs=[{"config_name": "default", "data_files": [{"split": SPLIT, "path": f"{DATA_DIR}/{SPLIT}-*"}]}],
+        **extra,
+    )
+
+
+def render_card(recipe, stats: dict, annotate_only: bool) -> str:
+    rows = stats["output"]["rows"]
+    data = card_data(recipe, rows)
+    mode = (
+        "**Annotate-only run**: every document is present with all its scores and the `decision` it would get; "
+        "filter with `decision == 'keep'` to get the curated set."
+        if annotate_only
+        else "Only documents whose `decision` is `keep` are included."
+    )
+    shards = stats["output"]["shards"]
+    rules = []
+    for stage in ("gopher_repetition", "gopher_quality", "c4", "fineweb", "refinedweb"):
+        cfg = recipe.heuristics.stage(stage)
+        if cfg.enabled:
+            rules.append(f"| {stage} | " + "; ".join(f"`{r}` ({r.name})" for r in recipe.heuristics.rules(stage)) + " |")
+    columns = "\n".join(f"| `{name}` | {desc} |" for name, (_, desc) in COLUMNS.items())
+    licence_note = (
+        "\nThe text comes from third-party web pages; each page keeps its own rights. Check what your use "
+        "allows before redistributing.\n"
+        if recipe.license == "other"
+        else ""
+    )
+    body = f"""
+# {data.pretty_name}
+
+{recipe.description.strip()}
+
+{mode}
+
+- **Rows:** {rows:,} in {len(shards)} Parquet shard(s) (`{DATA_DIR}/{SPLIT}-*.parquet`, {recipe.output.compression})
+- **Recipe:** `{recipe.name}` (hash `{recipe.hash}`), full text in `recipe.yaml`
+- **Schema version:** {SCHEMA_VERSION}
+{licence_note}
+## Load it
+
+```python
+from datasets import load_dataset
+ds = load_dataset("path/or/org-name", split="train")
+```
+
+## How it was made: the funnel
+
+Every record read ends in exactly one outcome: `read = kept + Σ dropped + Σ errors`.
+
+```
+{format_funnel(stats)}
+```
+
+## Recipe
+
+| step | setting |
+|---|---|
+| extraction | {recipe.extract.engine} (timeout {recipe.extract.timeout_s:g} s, max {recipe.extract.max_html_bytes:,} bytes of HTML) |
+| language | keep {", ".join(recipe.language.keep) or "all"} with fastText lid.176 score ≥ {recipe.language.min_score:g} |
+| exact dedup | {"on, kept copy = first by " + ", ".join(recipe.dedup.exact.order) if recipe.dedup.exact.enabled else "off"} |
+
+A document is kept when every rule holds (rule name in parentheses; a failing rule is the drop reason
+`stage:rule`):
+
+| stage | rules |
+|---|---|
+{chr(10).join(rules)}
+
+## Columns
+
+| column | meaning |
+|---|---|
+{columns}
+
+`stats.json` holds the funnel per input file; `errors/` lists the records that could not be processed.
+"""
+    return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}"))

@@ -1,0 +1,160 @@
+"""The pipeline graph: read → extract → annotate/decide → exact dedup → write, plus the funnel.
+
+Every step is a Beam transform with no local-only assumption (paths go through FileSystems, models
+load in DoFn.setup, nothing is collected on the driver), so the same graph runs on the DirectRunner,
+the portable runner (Flink, Spark) and Dataflow.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+import apache_beam as beam
+from apache_beam.io import fileio
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.pvalue import AsList, AsSingleton
+
+from dedup.transforms import ExactDedup
+from filters.transforms import DROPPED, Curate
+from pipelines import card, stats, write
+from pipelines.io import TextColumns
+from pipelines.recipe import Recipe
+from pipelines.transforms import ERRORS, SKIPPED, Extract, ReadRecords
+from schemas import SCHEMA_VERSION, to_row
+
+
+@dataclass(frozen=True)
+class Job:
+    inputs: list[str]
+    output: str
+    recipe: Recipe
+    annotate_only: bool = False
+    input_format: str | None = None
+    columns: TextColumns = field(default_factory=TextColumns)
+
+
+def build(p: beam.Pipeline, job: Job) -> None:
+    recipe = job.recipe
+    annotate = job.annotate_only
+    paths = (
+        p
+        | "Inputs" >> beam.Create(sorted(job.inputs))
+        | "Match" >> fileio.MatchAll()
+        | "Paths" >> beam.Map(lambda m: m.path)
+        | "SpreadFiles" >> beam.Reshuffle()
+    )
+    read = paths | "Read" >> beam.ParDo(
+        ReadRecords(job.input_format, job.columns, recipe.read.max_record_bytes, annotate)
+    ).with_outputs(DROPPED, ERRORS, SKIPPED, main="docs")
+    # One crawl file holds thousands of pages: spread its records over all workers before extraction.
+    docs = read.docs | "SpreadRecords" >> beam.Reshuffle()
+    extracted = docs | "Extract" >> beam.ParDo(Extract(recipe.extract, annotate)).with_outputs(
+        DROPPED, ERRORS, main="docs"
+    )
+    curated = extracted.docs | "Curate" >> beam.ParDo(Curate(recipe, annotate)).with_outputs(DROPPED, main="docs")
+    final = curated.docs
+    drops = [read[DROPPED], extracted[DROPPED], curated[DROPPED]]
+    if recipe.dedup.exact.enabled:
+        deduped = final | "ExactDedup" >> ExactDedup(recipe.dedup.exact.order, annotate)
+        final, drops = deduped["kept"], drops + [deduped[DROPPED]]
+    final = final | "StampRecipe" >> beam.Map(lambda d, h: to_row(dict(d, recipe_hash=h)), recipe.hash)
+
+    shard_infos = final | "Write" >> WriteShards(job.output, recipe.output)
+    errors = (read[ERRORS], extracted[ERRORS]) | "AllErrors" >> beam.Flatten()
+    outcomes = (
+        (
+            tuple(drops) | "AllDrops" >> beam.Flatten(),
+            final,
+        )
+        | "Decided" >> beam.Flatten()
+        | "DocOutcome" >> beam.Map(stats.outcome_of),
+        errors | "ErrorOutcome" >> beam.Map(lambda e: (e["source"], stats.ERROR, e["reason"])),
+        read[SKIPPED] | "SkipOutcome" >> beam.Map(lambda s: (s[0], stats.SKIPPED, s[1])),
+    ) | "Outcomes" >> beam.Flatten()
+    counts = outcomes | "CountOutcomes" >> beam.combiners.Count.PerElement()
+    (
+        p
+        | "Once" >> beam.Create([None])
+        | "Finalize" >> beam.Map(
+            finalize, job=job, counts=AsList(counts), shards=AsList(shard_infos), errors=AsList(errors)
+        )
+    )
+
+
+class WriteShards(beam.PTransform):
+    """Documents → deterministic shards; emits one info dict per file written."""
+
+    def __init__(self, output: str, cfg):
+        super().__init__()
+        self.output = output
+        self.cfg = cfg
+
+    def expand(self, rows):
+        target = self.cfg.target_shard_bytes
+        total = rows | "Bytes" >> beam.Map(write.doc_bytes) | "TotalBytes" >> beam.CombineGlobally(sum)
+        shards = total | "ShardCount" >> beam.Map(write.num_shards, target)
+        keyed = rows | "KeyByShard" >> beam.Map(lambda r, n: (write.shard_of(r["id"], n), r), AsSingleton(shards))
+        # One marker per shard index, so a shard that happens to get no rows is still written.
+        markers = shards | "Markers" >> beam.FlatMap(lambda n: [(i, None) for i in range(n)])
+        return (
+            (keyed, markers)
+            | "WithMarkers" >> beam.Flatten()
+            | "GroupByShard" >> beam.GroupByKey()
+            | "WriteShard" >> beam.ParDo(_WriteShard(self.output, self.cfg), AsSingleton(shards))
+        )
+
+
+class _WriteShard(beam.DoFn):
+    def __init__(self, output: str, cfg):
+        self.output = output
+        self.cfg = cfg
+
+    def process(self, element, shards: int):
+        index, rows = element
+        table = write.rows_table(r for r in rows if r is not None)
+        text_bytes = sum(len((t or "").encode("utf-8")) for t in table.column("text").to_pylist())
+        if "parquet" in self.cfg.formats:
+            relative = write.parquet_shard_path(index, shards)
+            size = write.write_parquet(write.join(self.output, relative), table, self.cfg.compression, self.cfg.row_group_rows)
+            yield {"file": relative, "rows": table.num_rows, "bytes": size, "text_bytes": text_bytes}
+        if "arrow" in self.cfg.formats:
+            relative = write.arrow_shard_path(index, shards)
+            size = write.write_arrow(write.join(self.output, relative), table)
+            yield {"file": relative, "rows": table.num_rows, "bytes": size, "text_bytes": text_bytes}
+
+
+def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict]) -> None:
+    """Runs once, after every shard is written: errors file, stats.json, recipe.yaml, dataset card."""
+    output, recipe = job.output, job.recipe
+    funnel = stats.build_stats(counts)
+    shards = sorted(shards, key=lambda s: s["file"])
+    parquet = [s for s in shards if s["file"].endswith(".parquet")]
+    arrow = [s for s in shards if s["file"].endswith(".arrow")]
+    primary = parquet or arrow
+    funnel["identity_problems"] = stats.check_identity(funnel)
+    funnel["output"] = {
+        "rows": sum(s["rows"] for s in primary),
+        "text_bytes": sum(s["text_bytes"] for s in primary),
+        "shards": shards,
+        "errors_file": write.write_errors(output, errors),
+    }
+    funnel["annotate_only"] = job.annotate_only
+    funnel["recipe_hash"] = recipe.hash
+    funnel["schema_version"] = SCHEMA_VERSION
+    if arrow:
+        write.write_arrow_layout(output, [s["file"] for s in arrow], recipe.hash, recipe.description)
+    write.remove_stale(output, {s["file"] for s in shards})
+    write.write_text(write.join(output, "stats.json"), json.dumps(funnel, indent=2) + "\n")
+    write.write_text(write.join(output, "recipe.yaml"), recipe.to_yaml())
+    write.write_text(write.join(output, "README.md"), card.render_card(recipe, funnel, job.annotate_only))
+
+
+def read_stats(output: str) -> dict | None:
+    """The funnel of a finished run, or None if the run has not written it (yet)."""
+    path = write.join(output, "stats.json")
+    if not FileSystems.exists(path):
+        return None
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        return json.loads(handle.read().decode("utf-8"))

@@ -1,0 +1,157 @@
+"""The recipe: one validated YAML file that says how a dataset is made.
+
+The shipped default lives in ``pipelines/recipes/default.yaml``. A user recipe is read with safe YAML
+and validated by pydantic with ``extra="forbid"``, so a misspelt key is an error that names the key,
+not a silently ignored setting. The resolved recipe is written next to the output and hashed into
+every row (``recipe_hash``), so a dataset always says exactly how it was made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from filters.decide import Rule, parse_rule
+from schemas import SCORE_FIELDS
+
+DEFAULT_RECIPE = Path(__file__).parent / "recipes" / "default.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReadConfig(_Strict):
+    max_record_bytes: int = Field(10_000_000, gt=0)
+
+
+class ExtractConfig(_Strict):
+    engine: Literal["trafilatura", "resiliparse"] = "trafilatura"
+    timeout_s: float = Field(30.0, ge=0, description="0 disables the timeout (runs in-process, faster)")
+    max_html_bytes: int = Field(5_000_000, gt=0)
+    include_comments: bool = False
+    include_tables: bool = True
+    favor_precision: bool = False
+
+
+class LanguageConfig(_Strict):
+    keep: list[str] = ["en"]
+    min_score: float = Field(0.65, ge=0, le=1)
+
+
+class StageConfig(_Strict):
+    enabled: bool = True
+    options: dict[str, int | float | bool] = {}
+    bad_words_file: str | None = None
+    rules: dict[str, str] = {}
+
+
+class HeuristicsConfig(_Strict):
+    gopher_repetition: StageConfig = StageConfig()
+    gopher_quality: StageConfig = StageConfig()
+    c4: StageConfig = StageConfig()
+    fineweb: StageConfig = StageConfig()
+    refinedweb: StageConfig = StageConfig()
+
+    @model_validator(mode="after")
+    def _rules_parse(self) -> "HeuristicsConfig":
+        for stage in type(self).model_fields:
+            self.rules(stage)  # raises with the stage, rule and accepted scores named
+        return self
+
+    def stage(self, name: str) -> StageConfig:
+        return getattr(self, name)
+
+    def rules(self, stage: str) -> tuple[Rule, ...]:
+        return tuple(
+            parse_rule(stage, rule_name, expr, SCORE_FIELDS[stage])
+            for rule_name, expr in self.stage(stage).rules.items()
+        )
+
+
+class ExactDedupConfig(_Strict):
+    enabled: bool = True
+    order: list[Literal["crawl_date", "url", "id"]] = ["crawl_date", "url", "id"]
+
+
+class DedupConfig(_Strict):
+    exact: ExactDedupConfig = ExactDedupConfig()
+
+
+class OutputConfig(_Strict):
+    formats: list[Literal["parquet", "arrow"]] = ["parquet"]
+    target_shard_bytes: int = Field(256 * 1024 * 1024, gt=0)
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    row_group_rows: int = Field(2000, gt=0)
+
+    @field_validator("formats")
+    @classmethod
+    def _not_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one output format: parquet, arrow")
+        return value
+
+
+class Recipe(_Strict):
+    name: str = "default"
+    description: str = ""
+    license: str = "other"
+    read: ReadConfig = ReadConfig()
+    extract: ExtractConfig = ExtractConfig()
+    language: LanguageConfig = LanguageConfig()
+    heuristics: HeuristicsConfig = HeuristicsConfig()
+    dedup: DedupConfig = DedupConfig()
+    output: OutputConfig = OutputConfig()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
+
+    @cached_property
+    def hash(self) -> str:
+        """Content hash of the resolved recipe (key order and formatting do not matter)."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used; the message names the file and the offending key."""
+
+
+def load_recipe(path: str | Path | None = None, overrides: dict | None = None) -> Recipe:
+    """Load and validate a recipe; ``overrides`` (from the command line) win over the file."""
+    source = Path(path) if path else DEFAULT_RECIPE
+    try:
+        raw = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise RecipeError(f"recipe file not found: {source}") from None
+    except yaml.YAMLError as err:
+        raise RecipeError(f"recipe {source}: not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise RecipeError(f"recipe {source}: the top level must be a mapping of sections")
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    try:
+        return Recipe.model_validate(raw)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in err.errors()
+        )
+        raise RecipeError(f"recipe {source}: {problems}") from None
+
+
+def _set_dotted(tree: dict, dotted: str, value: object) -> None:
+    node = tree
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise RecipeError(f"override {dotted}: {key} is not a section")
+    node[leaf] = value

@@ -1,0 +1,85 @@
+"""The funnel: how many records were read, kept, dropped (per reason) and failed (per reason).
+
+Every record read ends in exactly one outcome, so ``read = kept + Σ dropped + Σ errors`` holds per
+file and in total; ``check_identity`` verifies it rather than assuming it. Non-document WARC records
+(warcinfo, request, metadata) are listed separately and are not "read" documents.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import Iterable
+
+KEPT, DROPPED, ERROR, SKIPPED = "kept", "dropped", "error", "skipped"
+
+Outcome = tuple[str, str, str]  # (source file, kind, reason)
+
+
+def outcome_of(doc: dict) -> Outcome:
+    decision = doc.get("decision") or "keep"
+    return (doc["source"], KEPT, "") if decision == "keep" else (doc["source"], DROPPED, decision)
+
+
+def _empty_file() -> dict:
+    return {"read": 0, "kept": 0, "dropped": {}, "errors": {}, "skipped_records": {}}
+
+
+def build_stats(counts: Iterable[tuple[Outcome, int]]) -> dict:
+    """Aggregate outcome counts into the funnel, overall and per input file (sorted, deterministic)."""
+    files: dict[str, dict] = defaultdict(_empty_file)
+    dropped: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    skipped: Counter[str] = Counter()
+    kept = 0
+    for (source, kind, reason), n in counts:
+        entry = files[source]
+        if kind == SKIPPED:
+            skipped[reason] += n
+            entry["skipped_records"][reason] = entry["skipped_records"].get(reason, 0) + n
+            continue
+        entry["read"] += n
+        if kind == KEPT:
+            kept += n
+            entry["kept"] += n
+        elif kind == DROPPED:
+            dropped[reason] += n
+            entry["dropped"][reason] = entry["dropped"].get(reason, 0) + n
+        else:
+            errors[reason] += n
+            entry["errors"][reason] = entry["errors"].get(reason, 0) + n
+    for entry in files.values():
+        for key in ("dropped", "errors", "skipped_records"):
+            entry[key] = dict(sorted(entry[key].items()))
+    read = kept + sum(dropped.values()) + sum(errors.values())
+    return {
+        "read": read,
+        "kept": kept,
+        "dropped": dict(sorted(dropped.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "errors": dict(sorted(errors.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "skipped_records": dict(sorted(skipped.items())),
+        "files": dict(sorted(files.items())),
+    }
+
+
+def check_identity(stats: dict) -> list[str]:
+    """Files (or the total) where read != kept + Σ dropped + Σ errors; empty when the books balance."""
+    problems = []
+    for name, entry in [("(total)", stats)] + list(stats["files"].items()):
+        balance = entry["kept"] + sum(entry["dropped"].values()) + sum(entry["errors"].values())
+        if entry["read"] != balance:
+            problems.append(f"{name}: read {entry['read']} != kept + dropped + errors {balance}")
+    return problems
+
+
+def format_funnel(stats: dict) -> str:
+    """The end-of-run summary printed to the terminal."""
+    read = stats["read"] or 1
+    lines = [f"{'read':<34}{stats['read']:>10}", f"{'kept':<34}{stats['kept']:>10}  {100 * stats['kept'] / read:5.1f}%"]
+    for title, group in (("dropped", stats["dropped"]), ("errors", stats["errors"])):
+        total = sum(group.values())
+        lines.append(f"{title:<34}{total:>10}  {100 * total / read:5.1f}%")
+        lines += [f"  {reason:<32}{n:>10}  {100 * n / read:5.1f}%" for reason, n in group.items()]
+    if stats["skipped_records"]:
+        skipped = ", ".join(f"{k} {v}" for k, v in stats["skipped_records"].items())
+        lines.append(f"(non-document WARC records, not counted as read: {skipped})")
+    return "\n".join(lines)

@@ -1,0 +1,127 @@
+"""Deterministic sharded output: Parquet shards (the Hub layout) and optional Arrow shards (load_from_disk).
+
+Why not Beam's ``WriteToParquet``: it assigns rows to shards in arrival order, so the bytes of a
+shard depend on bundling and parallelism. Here a document's shard is a function of its id, rows in
+a shard are sorted by id, and the shard count is a function of the total size, so the same input and
+recipe give byte-identical files on any runner. Files are written under a temporary name and renamed,
+so a reader (or a rerun) never sees a half-written shard.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import posixpath
+from typing import Iterable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
+
+from schemas import DOCUMENT_SCHEMA, ERROR_SCHEMA, to_row
+
+DATA_DIR = "data"
+ARROW_DIR = "arrow"
+ERRORS_DIR = "errors"
+SPLIT = "train"
+_ROW_OVERHEAD_BYTES = 512  # ids, url, metadata and scores of one row, roughly
+
+
+def doc_bytes(doc: dict) -> int:
+    return len((doc.get("text") or "").encode("utf-8")) + _ROW_OVERHEAD_BYTES
+
+
+def num_shards(total_bytes: int, target_shard_bytes: int) -> int:
+    return max(1, math.ceil(total_bytes / target_shard_bytes))
+
+
+def shard_of(doc_id: str, shards: int) -> int:
+    """Ids are xxh3 hex digests, so their leading bits spread documents evenly over shards."""
+    return int(doc_id[:16], 16) % shards
+
+
+def parquet_shard_path(index: int, shards: int) -> str:
+    return f"{DATA_DIR}/{SPLIT}-{index:05d}-of-{shards:05d}.parquet"
+
+
+def arrow_shard_path(index: int, shards: int) -> str:
+    return f"{ARROW_DIR}/data-{index:05d}-of-{shards:05d}.arrow"
+
+
+def join(root: str, relative: str) -> str:
+    return FileSystems.join(root, *relative.split("/"))
+
+
+def _atomic_write(path: str, write) -> int:
+    """Write through ``write(file)`` to a temporary sibling, then rename onto ``path`` (replacing it)."""
+    directory, name = FileSystems.split(path)
+    tmp = FileSystems.join(directory, f".tmp-{name}")
+    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        write(handle)
+    FileSystems.rename([tmp], [path])
+    return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+
+
+def rows_table(docs: Iterable[dict], schema: pa.Schema = DOCUMENT_SCHEMA) -> pa.Table:
+    rows = [to_row(d) for d in sorted(docs, key=lambda d: d["id"])]
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+def write_parquet(path: str, table: pa.Table, compression: str, row_group_rows: int) -> int:
+    codec = None if compression == "none" else compression
+    return _atomic_write(
+        path,
+        lambda f: pq.write_table(table, f, compression=codec, row_group_size=row_group_rows, write_statistics=True),
+    )
+
+
+def write_arrow(path: str, table: pa.Table) -> int:
+    def write(handle) -> None:
+        with pa.ipc.new_stream(handle, table.schema) as writer:
+            writer.write_table(table)
+
+    return _atomic_write(path, write)
+
+
+def write_errors(output: str, errors: list[dict]) -> str:
+    errors = sorted(errors, key=lambda e: (e["source"], e["position"], e["reason"], e["message"]))
+    relative = f"{ERRORS_DIR}/errors-00000-of-00001.parquet"
+    write_parquet(join(output, relative), pa.Table.from_pylist(errors, schema=ERROR_SCHEMA), "zstd", 10_000)
+    return relative
+
+
+def write_text(path: str, text: str) -> None:
+    _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def write_arrow_layout(output: str, shards: list[str], fingerprint: str, description: str) -> None:
+    """state.json + dataset_info.json next to the Arrow shards: what ``datasets.load_from_disk`` reads."""
+    import datasets
+
+    features = datasets.Features.from_arrow_schema(DOCUMENT_SCHEMA)
+    state = {
+        "_data_files": [{"filename": posixpath.basename(s)} for s in sorted(shards)],
+        "_fingerprint": fingerprint,
+        "_format_columns": None,
+        "_format_kwargs": {},
+        "_format_type": None,
+        "_output_all_columns": False,
+        "_split": SPLIT,
+    }
+    info = {"citation": "", "description": description, "features": features.to_dict(), "homepage": "", "license": ""}
+    write_text(join(output, f"{ARROW_DIR}/state.json"), json.dumps(state, indent=2) + "\n")
+    write_text(join(output, f"{ARROW_DIR}/dataset_info.json"), json.dumps(info, indent=2) + "\n")
+
+
+def remove_stale(output: str, keep: set[str]) -> list[str]:
+    """Delete shards of an earlier run (say, with a different shard count) that this run did not write."""
+    stale = []
+    for pattern in (f"{DATA_DIR}/{SPLIT}-*.parquet", f"{ARROW_DIR}/data-*.arrow"):
+        for match in FileSystems.match([join(output, pattern)])[0].metadata_list:
+            relative = posixpath.relpath(match.path.replace("\\", "/"), output.replace("\\", "/"))
+            if relative not in keep:
+                stale.append(match.path)
+    if stale:
+        FileSystems.delete(stale)
+    return stale

@@ -1,0 +1,122 @@
+"""The Arrow schema of a curated document.
+
+One schema for every stage and every output: readers fill the identity columns, extraction fills the
+page metadata, filters fill ``scores``, the decision step fills ``decision``, dedup fills
+``duplicate_of``. Writers, the dataset card and the tests all import it from here, so a column can
+never exist in one place and not another. Any change to the columns bumps ``SCHEMA_VERSION``.
+
+Scores are a struct of per-stage structs (``scores.gopher_quality.word_count``) rather than flat
+columns: stages stay namespaced, a stage that did not run is a null struct, and DuckDB / pandas /
+``datasets`` all address nested fields directly.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = "1.0.0"
+
+#: Every score a stage can produce, by stage. The filters' own tests check that their functions
+#: return exactly these keys, so this table and the code cannot drift apart.
+SCORE_FIELDS: dict[str, tuple[str, ...]] = {
+    "language": ("score",),
+    "gopher_repetition": (
+        "dup_line_frac",
+        "dup_para_frac",
+        "dup_line_char_frac",
+        "dup_para_char_frac",
+        "top_2gram_char_frac",
+        "top_3gram_char_frac",
+        "top_4gram_char_frac",
+        "dup_5gram_char_frac",
+        "dup_6gram_char_frac",
+        "dup_7gram_char_frac",
+        "dup_8gram_char_frac",
+        "dup_9gram_char_frac",
+        "dup_10gram_char_frac",
+    ),
+    "gopher_quality": (
+        "word_count",
+        "mean_word_length",
+        "hash_word_ratio",
+        "ellipsis_word_ratio",
+        "bullet_line_ratio",
+        "ellipsis_line_ratio",
+        "alpha_word_ratio",
+        "stop_word_count",
+    ),
+    "c4": (
+        "lines_removed_frac",
+        "words_removed_frac",
+        "sentence_count",
+        "lorem_ipsum",
+        "curly_bracket",
+        "bad_words",
+    ),
+    "fineweb": (
+        "line_punct_ratio",
+        "dup_line_char_frac",
+        "short_line_ratio",
+        "newline_word_ratio",
+    ),
+    "refinedweb": (
+        "removed_word_frac",
+        "lines_removed",
+    ),
+}
+
+SCORES_TYPE = pa.struct(
+    [
+        pa.field(stage, pa.struct([pa.field(key, pa.float64()) for key in keys]))
+        for stage, keys in SCORE_FIELDS.items()
+    ]
+)
+
+#: Column name -> (type, description). The descriptions feed the dataset card.
+COLUMNS: dict[str, tuple[pa.DataType, str]] = {
+    "id": (pa.string(), "Stable document id: xxh3-128 of the source record's own id (or file name and position)."),
+    "record_id": (pa.string(), "The record's own id in its source: WARC-Record-ID, or the JSONL/Parquet id column."),
+    "url": (pa.string(), "Page URL (WARC-Target-URI, or the url column of text inputs)."),
+    "source": (pa.string(), "Input file the record was read from."),
+    "source_format": (pa.string(), "warc, wet, jsonl or parquet."),
+    "crawl_date": (pa.string(), "WARC-Date of the capture (ISO 8601), empty for text inputs."),
+    "title": (pa.string(), "Page title found by the extractor."),
+    "date": (pa.string(), "Publication date found by the extractor, when it finds one."),
+    "content_type": (pa.string(), "HTTP Content-Type media type of the payload."),
+    "charset": (pa.string(), "Character set the HTML was decoded with (declared, else detected)."),
+    "text": (pa.string(), "Main text after extraction and line-level corrections."),
+    "language": (pa.string(), "Language label (ISO 639) from fastText lid.176."),
+    "language_score": (pa.float64(), "Probability of that label."),
+    "scores": (SCORES_TYPE, "Every quality signal, by stage; null where a stage did not run."),
+    "decision": (pa.string(), "'keep', or the first drop reason as 'stage:rule'."),
+    "duplicate_of": (pa.string(), "For dedup drops: id of the copy that was kept."),
+    "recipe_hash": (pa.string(), "sha256 prefix of the resolved recipe that produced this row."),
+}
+
+DOCUMENT_SCHEMA = pa.schema(
+    [pa.field(name, dtype) for name, (dtype, _) in COLUMNS.items()],
+    metadata={"schema_version": SCHEMA_VERSION},
+)
+
+#: Errors: one row per record (or file region) that could not be processed.
+ERROR_SCHEMA = pa.schema(
+    [
+        pa.field("source", pa.string()),
+        pa.field("position", pa.string()),  # byte offset, line number or record id: where to look
+        pa.field("record_id", pa.string()),
+        pa.field("url", pa.string()),
+        pa.field("reason", pa.string()),  # "stage:kind", e.g. "read:parse_error"
+        pa.field("message", pa.string()),
+    ],
+    metadata={"schema_version": SCHEMA_VERSION},
+)
+
+
+def empty_document() -> dict:
+    """A document with every column present, so no stage has to guess which keys exist."""
+    return {name: None for name in COLUMNS}
+
+
+def to_row(doc: dict) -> dict:
+    """Project a pipeline document onto the schema's columns (drops working fields like raw HTML)."""
+    return {name: doc.get(name) for name in COLUMNS}

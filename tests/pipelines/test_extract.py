@@ -1,0 +1,54 @@
+"""Extraction on real pages, and the per-document timeout that really stops the work."""
+
+from __future__ import annotations
+
+import pytest
+
+from pipelines import io
+from pipelines.extract import Extractor, ExtractTimeout, decode_html, extract_html
+from pipelines.recipe import ExtractConfig
+
+
+@pytest.fixture(scope="module")
+def pages(data_dir):
+    path = data_dir / "mini.warc.gz"
+    docs = [p for k, p in io.read_warc(str(path), lambda: open(path, "rb"), max_record_bytes=10**7)
+            if k == "doc" and "html" in p]
+    return {d["url"]: d for d in docs}
+
+
+def test_trafilatura_extracts_main_text_title_and_date(pages):
+    page = pages["https://an.wikipedia.org/wiki/Escopete"]
+    result = extract_html(page["html"], page["charset"], page["url"], ExtractConfig(timeout_s=0))
+    assert "Escopete" in result.title
+    assert len(result.text) > 200
+    assert "Ir al contenido" not in result.text  # navigation is boilerplate, not main text
+    assert result.charset == "utf-8"
+
+
+@pytest.mark.parametrize("engine", ["trafilatura", "resiliparse"])
+def test_engines_find_text_on_most_pages(pages, engine):
+    cfg = ExtractConfig(engine=engine, timeout_s=0)
+    results = [extract_html(p["html"], p["charset"], p["url"], cfg) for p in pages.values()]
+    assert sum(len(r.text) > 200 for r in results) >= 0.8 * len(results)
+
+
+def test_decode_html_uses_meta_charset_then_detection():
+    latin = "<html><head><meta charset='iso-8859-1'></head><body>Gr\u00fc\u00dfe</body></html>".encode("latin-1")
+    text, charset = decode_html(latin, None)
+    assert "Grüße" in text and charset == "iso8859-1"
+    text, charset = decode_html("<p>Grüße aus Köln</p>".encode("utf-8"), "no-such-codec")
+    assert "Grüße" in text
+
+
+def test_timeout_kills_the_worker_and_the_next_page_still_works(pages):
+    page = next(iter(pages.values()))
+    with Extractor(ExtractConfig(timeout_s=0.0005)) as tight:
+        with pytest.raises(ExtractTimeout):
+            tight(page["html"], page["charset"], page["url"])
+    with Extractor(ExtractConfig(timeout_s=60)) as extractor:
+        first = extractor(page["html"], page["charset"], page["url"])
+        extractor._process.kill()  # a crashed worker is replaced on the next call
+        extractor._process.join()
+        again = extractor(page["html"], page["charset"], page["url"])
+    assert first == again and first.text

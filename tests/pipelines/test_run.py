@@ -1,0 +1,143 @@
+"""End to end on the DirectRunner: the bundled mini WARC through the whole default recipe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.run import main
+from schemas import DOCUMENT_SCHEMA
+
+
+def _run(data_dir: Path, out: Path, *extra: str) -> dict:
+    code = main(["--input", str(data_dir / "mini.warc.gz"), "--output", str(out), "-q", *extra])
+    assert code == 0
+    return json.loads((out / "stats.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def filtered(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("filtered")
+    return out, _run(data_dir, out, "--set", "output.formats=[parquet, arrow]")
+
+
+@pytest.fixture(scope="module")
+def annotated(data_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("annotated")
+    return out, _run(data_dir, out, "--annotate_only")
+
+
+def test_funnel_accounts_for_every_record(filtered):
+    _, stats = filtered
+    # mini.warc.gz: 33 HTML 200 pages, 2 non-HTML, a 404 and a 301, a revisit = 38 documents read.
+    assert stats["read"] == 38
+    assert stats["read"] == stats["kept"] + sum(stats["dropped"].values()) + sum(stats["errors"].values())
+    assert stats["identity_problems"] == []
+    assert stats["dropped"]["read:non_html"] == 2
+    assert stats["dropped"]["read:http_status"] == 2
+    assert stats["dropped"]["read:revisit"] == 1
+    assert stats["dropped"]["language:not_kept"] >= 9  # the German and French pages
+    assert stats["skipped_records"]["request"] == 1
+    assert 10 <= stats["kept"] <= 30
+    assert stats["output"]["rows"] == stats["kept"]
+
+
+def test_output_schema_and_rows(filtered):
+    out, stats = filtered
+    shards = sorted((out / "data").glob("train-*.parquet"))
+    assert [s.name for s in shards] == ["train-00000-of-00001.parquet"]
+    assert pq.read_schema(shards[0]).equals(DOCUMENT_SCHEMA, check_metadata=True)
+    table = pq.read_table(shards[0])
+    rows = table.to_pylist()
+    assert len(rows) == stats["kept"]
+    assert [r["id"] for r in rows] == sorted(r["id"] for r in rows)
+    assert len({r["id"] for r in rows}) == len(rows)
+    for row in rows:
+        assert row["decision"] == "keep" and row["language"] == "en" and row["language_score"] >= 0.65
+        assert row["text"] and row["url"] and row["record_id"] and row["recipe_hash"] == stats["recipe_hash"]
+        assert row["scores"]["gopher_quality"]["word_count"] >= 50
+        assert row["scores"]["fineweb"]["line_punct_ratio"] > 0.12
+    assert pq.ParquetFile(shards[0]).metadata.row_group(0).column(0).compression == "ZSTD"
+
+
+def test_datasets_loads_the_folder_like_the_hub(filtered):
+    import datasets
+
+    out, stats = filtered
+    ds = datasets.load_dataset(str(out), split="train")
+    assert ds.num_rows == stats["kept"]
+    assert ds[0]["scores"]["gopher_quality"]["word_count"] >= 50
+    from_disk = datasets.load_from_disk(str(out / "arrow"))
+    assert from_disk.num_rows == stats["kept"]
+    assert sorted(from_disk["id"]) == sorted(ds["id"])
+
+
+def test_dataset_card(filtered):
+    from huggingface_hub import DatasetCard
+
+    out, stats = filtered
+    card = DatasetCard.load(out / "README.md")
+    assert card.data.license == "other" and card.data.language == ["en"]
+    assert card.data.size_categories == ["n<1K"]
+    assert card.data.configs[0]["data_files"][0]["path"] == "data/train-*"
+    assert "language:not_kept" in card.text and f"{stats['kept']}" in card.text
+    assert "gopher_quality" in card.text and "word_count >= 50" in card.text
+
+
+def test_annotate_only_keeps_everything_with_the_same_decisions(filtered, annotated):
+    _, stats = filtered
+    out, astats = annotated
+    rows = pq.read_table(next((out / "data").glob("train-*.parquet"))).to_pylist()
+    assert len(rows) == astats["read"] == stats["read"]
+    decisions: dict[str, int] = {}
+    for row in rows:
+        decisions[row["decision"]] = decisions.get(row["decision"], 0) + 1
+    assert decisions.pop("keep") == stats["kept"]
+    assert decisions == stats["dropped"]
+    # Every extracted document carries every stage's scores, including the ones it failed.
+    german = [r for r in rows if r["decision"] == "language:not_kept"]
+    assert german and all(r["scores"]["gopher_quality"] is not None for r in german)
+    dup = [r for r in rows if r["decision"] == "dedup:exact"]
+    assert all(r["duplicate_of"] in {x["id"] for x in rows if x["decision"] == "keep"} for r in dup)
+
+
+def test_rerun_with_two_workers_is_byte_identical(filtered, data_dir, tmp_path):
+    out, _ = filtered
+    again = tmp_path / "again"
+    _run(data_dir, again, "--set", "output.formats=[parquet, arrow]",
+         "--direct_running_mode=multi_processing", "--direct_num_workers=2")
+    for relative in ("data/train-00000-of-00001.parquet", "arrow/data-00000-of-00001.arrow", "stats.json",
+                     "README.md", "recipe.yaml", "errors/errors-00000-of-00001.parquet"):
+        assert (again / relative).read_bytes() == (out / relative).read_bytes(), relative
+
+
+def test_stale_shards_of_an_earlier_run_are_removed(data_dir, tmp_path):
+    out = tmp_path / "out"
+    stale = out / "data" / "train-00003-of-00004.parquet"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"old")
+    _run(data_dir, out, "--set", "dedup.exact.enabled=false")
+    assert not stale.exists()
+    assert [p.name for p in (out / "data").iterdir()] == ["train-00000-of-00001.parquet"]
+
+
+def test_many_small_shards(data_dir, tmp_path):
+    out = tmp_path / "out"
+    stats = _run(data_dir, out, "--set", "output.target_shard_bytes=20000")
+    shards = sorted((out / "data").glob("train-*.parquet"))
+    assert len(shards) > 3
+    assert all(s.name.endswith(f"-of-{len(shards):05d}.parquet") for s in shards)
+    assert sum(pq.read_metadata(s).num_rows for s in shards) == stats["kept"]
+
+
+def test_no_matching_input_is_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="matches no file"):
+        main(["--input", str(tmp_path / "nothing-*.warc.gz"), "--output", str(tmp_path / "o")])
+
+
+def test_bad_recipe_is_a_clear_error(tmp_path, capsys):
+    assert main(["--set", "extract.engine=lynx", "--output", str(tmp_path / "o")]) == 2
+    assert "extract.engine" in capsys.readouterr().err
