@@ -96,7 +96,7 @@ def extract_html(body: bytes, declared_charset: str | None, url: str | None, cfg
     result = trafilatura.bare_extraction(
         html,
         url=url or None,
-        with_metadata=True,
+        with_metadata=cfg.metadata,
         include_comments=cfg.include_comments,
         include_tables=cfg.include_tables,
         favor_precision=cfg.favor_precision,

@@ -16,7 +16,6 @@ legacy dialects) falls back to warcio, which converts ARC to WARC on the fly.
 from __future__ import annotations
 
 import gzip
-import io
 import json
 import posixpath
 from dataclasses import dataclass
@@ -274,7 +273,9 @@ def read_jsonl(source: str, open_file: Opener, cols: TextColumns) -> Iterator[It
     line_no = 0
     try:
         with open_file() as raw:
-            for line_no, line in enumerate(io.TextIOWrapper(raw, encoding="utf-8", errors="replace"), start=1):
+            # readline() rather than TextIOWrapper: Beam's CompressedFile is not a full io object.
+            for line_no, raw_line in enumerate(iter(raw.readline, b""), start=1):
+                line = raw_line.decode("utf-8", errors="replace")
                 if not line.strip():
                     continue
                 try:

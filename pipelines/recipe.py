@@ -38,6 +38,7 @@ class ExtractConfig(_Strict):
     include_comments: bool = False
     include_tables: bool = True
     favor_precision: bool = False
+    metadata: bool = Field(True, description="title and date via trafilatura's metadata pass (~+80% time)")
 
 
 class LanguageConfig(_Strict):

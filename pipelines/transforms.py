@@ -108,7 +108,7 @@ class Extract(beam.DoFn):
                 f"{type(err).__name__}: {err}", record_id=doc["record_id"], url=doc["url"]))
             return
         self.seen += 1
-        if self.seen % 200 == 0:
+        if self.seen % 100 == 0:
             log.info("extract: %d pages extracted by this worker", self.seen)
         doc.update(text=result.text, title=result.title, date=result.date, charset=result.charset)
         if not result.text.strip():

@@ -141,3 +141,39 @@ def test_no_matching_input_is_a_clear_error(tmp_path, capsys):
 def test_bad_recipe_is_a_clear_error(tmp_path, capsys):
     assert main(["--set", "extract.engine=lynx", "--output", str(tmp_path / "o")]) == 2
     assert "extract.engine" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, extra", [
+    ("mini.jsonl.gz", []),
+    ("mini.jsonl.zst", []),
+    ("mini.parquet", []),
+    ("mini_custom_cols.parquet", ["--text_column", "content", "--id_column", "doc_id", "--url_column", "link"]),
+])
+def test_text_inputs_run_end_to_end(data_dir, tmp_path, name, extra):
+    out = tmp_path / "out"
+    assert main(["--input", str(data_dir / name), "--output", str(out), "-q", *extra]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    expected_read = 20 if name == "mini_custom_cols.parquet" else 21
+    # read counts error rows too: the JSONL files hold one malformed line besides their 21 records.
+    assert stats["read"] == expected_read + ("jsonl" in name)
+    assert stats["errors"] == ({"read:bad_json": 1} if "jsonl" in name else {})
+    assert stats["identity_problems"] == []
+    rows = pq.read_table(out / "data" / "train-00000-of-00001.parquet").to_pylist()
+    assert len(rows) == stats["kept"] > 0
+    assert all(r["record_id"].startswith("mw-") and r["url"].startswith("http") for r in rows)
+    assert {r["source_format"] for r in rows} == {"jsonl" if "jsonl" in name else "parquet"}
+    errors = pq.read_table(out / "errors" / "errors-00000-of-00001.parquet").to_pylist()
+    assert [(e["source"], e["position"], e["reason"]) for e in errors] == (
+        [(str(data_dir / name), "line 14", "read:bad_json")] if "jsonl" in name else [])
+
+
+def test_resiliparse_engine_and_wet_input(data_dir, tmp_path):
+    out = tmp_path / "out"
+    assert main(["--input", str(data_dir / "mini.warc.gz"), str(data_dir / "whirlwind.warc.wet.gz"),
+                 "--output", str(out), "-q", "--set", "extract.engine=resiliparse",
+                 "--set", "language.keep=[en, an]"]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["read"] == 39 and stats["identity_problems"] == []
+    assert set(stats["files"]) == {str(data_dir / "mini.warc.gz"), str(data_dir / "whirlwind.warc.wet.gz")}
+    rows = pq.read_table(out / "data" / "train-00000-of-00001.parquet").to_pylist()
+    assert rows and (out / "recipe.yaml").read_text().count("engine: resiliparse") == 1
