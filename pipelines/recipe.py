@@ -103,6 +103,7 @@ class Recipe(_Strict):
     name: str = "default"
     description: str = ""
     license: str = "other"
+    max_error_rate: float = Field(0.05, ge=0, le=1, description="the run fails when errors / read exceeds this")
     read: ReadConfig = ReadConfig()
     extract: ExtractConfig = ExtractConfig()
     language: LanguageConfig = LanguageConfig()

@@ -170,6 +170,12 @@ def main(argv: list[str] | None = None) -> int:
     if funnel["identity_problems"]:
         print("error: the funnel does not balance: " + "; ".join(funnel["identity_problems"]), file=sys.stderr)
         return 1
+    errors = sum(funnel["errors"].values())
+    if errors > job.recipe.max_error_rate * funnel["read"]:
+        print(f"error: {errors} of {funnel['read']} records failed ({errors / funnel['read']:.1%}), more than "
+              f"max_error_rate {job.recipe.max_error_rate:.1%}; see {job.output}/errors/ for the files and reasons "
+              "(raise max_error_rate with --set max_error_rate=0.1 to accept them)", file=sys.stderr)
+        return 1
     return 0
 
 

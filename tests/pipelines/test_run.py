@@ -177,3 +177,26 @@ def test_resiliparse_engine_and_wet_input(data_dir, tmp_path):
     assert set(stats["files"]) == {str(data_dir / "mini.warc.gz"), str(data_dir / "whirlwind.warc.wet.gz")}
     rows = pq.read_table(out / "data" / "train-00000-of-00001.parquet").to_pylist()
     assert rows and (out / "recipe.yaml").read_text().count("engine: resiliparse") == 1
+
+
+def test_error_rate_above_the_limit_fails_the_run(data_dir, tmp_path, capsys):
+    # mini.jsonl.gz: 1 malformed line of 22 records = 4.5%.
+    args = ["--input", str(data_dir / "mini.jsonl.gz"), "-q"]
+    assert main([*args, "--output", str(tmp_path / "a")]) == 0
+    assert main([*args, "--output", str(tmp_path / "b"), "--set", "max_error_rate=0.01"]) == 1
+    err = capsys.readouterr().err
+    assert "1 of 22 records failed" in err and "errors/" in err
+
+
+def test_no_secret_reaches_any_output(data_dir, tmp_path, monkeypatch, capsys):
+    token = "hf_" + "Zq8" * 11
+    monkeypatch.setenv("HF_TOKEN", token)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", token + "aws")
+    out = tmp_path / "out"
+    assert main(["--input", str(data_dir / "mini.warc.gz"), "--output", str(out), "--annotate_only"]) == 0
+    captured = capsys.readouterr()
+    assert token not in captured.out + captured.err
+    for path in out.rglob("*"):
+        if path.is_file():  # Parquet is compressed: grep its decoded rows, not its bytes
+            content = str(pq.read_table(path).to_pylist()).encode() if path.suffix == ".parquet" else path.read_bytes()
+            assert token.encode() not in content, path
