@@ -115,9 +115,12 @@ def write_arrow_layout(output: str, shards: list[str], fingerprint: str, descrip
 
 
 def remove_stale(output: str, keep: set[str]) -> list[str]:
-    """Delete shards of an earlier run (say, with a different shard count) that this run did not write."""
+    """Delete what an earlier run left that this run did not write: shards of another shard count, and
+    temporary files of a run that was killed mid-write."""
     stale = []
-    for pattern in (f"{DATA_DIR}/{SPLIT}-*.parquet", f"{ARROW_DIR}/data-*.arrow"):
+    patterns = (f"{DATA_DIR}/{SPLIT}-*.parquet", f"{ARROW_DIR}/data-*.arrow",
+                f"{DATA_DIR}/.tmp-*", f"{ARROW_DIR}/.tmp-*", f"{ERRORS_DIR}/.tmp-*", ".tmp-*")
+    for pattern in patterns:
         for match in FileSystems.match([join(output, pattern)])[0].metadata_list:
             relative = posixpath.relpath(match.path.replace("\\", "/"), output.replace("\\", "/"))
             if relative not in keep:

@@ -117,10 +117,12 @@ def test_rerun_with_two_workers_is_byte_identical(filtered, data_dir, tmp_path):
 def test_stale_shards_of_an_earlier_run_are_removed(data_dir, tmp_path):
     out = tmp_path / "out"
     stale = out / "data" / "train-00003-of-00004.parquet"
+    partial = out / "data" / ".tmp-train-00001-of-00004.parquet"  # left by a killed run
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"old")
+    partial.write_bytes(b"half")
     _run(data_dir, out, "--set", "dedup.exact.enabled=false")
-    assert not stale.exists()
+    assert not stale.exists() and not partial.exists()
     assert [p.name for p in (out / "data").iterdir()] == ["train-00000-of-00001.parquet"]
 
 
