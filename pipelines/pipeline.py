@@ -63,13 +63,9 @@ def build(p: beam.Pipeline, job: Job) -> None:
 
     shard_infos = final | "Write" >> WriteShards(job.output, recipe.output)
     errors = (read[ERRORS], extracted[ERRORS]) | "AllErrors" >> beam.Flatten()
+    decided = (*drops, final) | "Decided" >> beam.Flatten()
     outcomes = (
-        (
-            tuple(drops) | "AllDrops" >> beam.Flatten(),
-            final,
-        )
-        | "Decided" >> beam.Flatten()
-        | "DocOutcome" >> beam.Map(stats.outcome_of),
+        decided | "DocOutcome" >> beam.Map(stats.outcome_of),
         errors | "ErrorOutcome" >> beam.Map(lambda e: (e["source"], stats.ERROR, e["reason"])),
         read[SKIPPED] | "SkipOutcome" >> beam.Map(lambda s: (s[0], stats.SKIPPED, s[1])),
     ) | "Outcomes" >> beam.Flatten()
