@@ -1,9 +1,10 @@
-"""The annotate → decide sequence for one document, as plain Python.
+"""The annotate → decide sequence for a batch of documents, as plain Python.
 
-A ``Stage`` scores a document (possibly correcting its text, as C4 and RefinedWeb do line by line) and
-its rules decide. ``run_stages`` applies them in recipe order and returns the first drop reason. In
-filter mode it stops at the first drop (no point scoring a document already gone); in annotate-only
-mode every stage runs, so every row carries every score and the decision it *would* get.
+A ``Stage`` scores documents (possibly correcting their text, as C4 and RefinedWeb do line by line) and
+its rules decide. ``run_stages`` applies the stages in recipe order, stage by stage over the batch (so a
+model stage predicts a whole batch in one call), and returns each document's first drop reason. In
+filter mode a dropped document leaves the batch (no point scoring it further); in annotate-only mode
+every stage runs on every document, so every row carries every score and the decision it *would* get.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from filters.langid import identify
 from schemas import SCORE_FIELDS
 
 Scorer = Callable[[dict], dict[str, float]]
+BatchScorer = Callable[[list[dict]], list[dict[str, float]]]
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,12 @@ class Stage:
     annotate: Scorer  # reads doc["text"]; may replace it (line-level corrections); returns scores
     rules: tuple[Rule, ...] = ()
     check: Callable[[dict], str | None] | None = field(default=None)  # non-numeric rules (language label)
+    annotate_batch: BatchScorer | None = field(default=None)  # models: one call for many documents
+
+    def score(self, docs: list[dict]) -> list[dict[str, float]]:
+        if self.annotate_batch is not None:
+            return self.annotate_batch(docs)
+        return [self.annotate(doc) for doc in docs]
 
     def decide(self, scores: dict[str, float], doc: dict) -> str | None:
         if self.check is not None:
@@ -35,20 +43,22 @@ class Stage:
         return decide(scores, self.rules)
 
 
-def run_stages(doc: dict, stages: list[Stage], annotate_only: bool) -> str | None:
-    """Annotate ``doc`` in place; return None to keep or the first drop reason."""
-    if doc.get("scores") is None:
-        doc["scores"] = {name: None for name in SCORE_FIELDS}
-    first_reason = None
+def run_stages(docs: list[dict], stages: list[Stage], annotate_only: bool) -> list[str | None]:
+    """Annotate ``docs`` in place; return, per document, None to keep or its first drop reason."""
+    reasons: list[str | None] = [None] * len(docs)
+    for doc in docs:
+        if doc.get("scores") is None:
+            doc["scores"] = {name: None for name in SCORE_FIELDS}
     for stage in stages:
-        scores = stage.annotate(doc)
-        doc["scores"][stage.name] = scores
-        reason = stage.decide(scores, doc)
-        if reason and first_reason is None:
-            first_reason = reason
-            if not annotate_only:
-                break
-    return first_reason
+        active = [i for i in range(len(docs)) if annotate_only or reasons[i] is None]
+        if not active:
+            break
+        for i, scores in zip(active, stage.score([docs[i] for i in active])):
+            docs[i]["scores"][stage.name] = scores
+            reason = stage.decide(scores, docs[i])
+            if reason and reasons[i] is None:
+                reasons[i] = reason
+    return reasons
 
 
 # ----------------------------------------------------------------------------------------- stage builders

@@ -19,7 +19,8 @@ def light(doc: dict) -> dict:
 
 
 class Curate(beam.DoFn):
-    """Language ID + heuristic stages on extracted text; sets ``decision`` and bumps a counter per reason."""
+    """Language ID + heuristic stages on batches of extracted documents (``beam.BatchElements`` upstream,
+    so model stages predict many documents per call); sets ``decision``, bumps a counter per reason."""
 
     def __init__(self, recipe, annotate_only: bool):
         self.recipe = recipe
@@ -41,22 +42,25 @@ class Curate(beam.DoFn):
         lang = self.recipe.language
         self.stages = [language_stage(load_model(), lang.keep, lang.min_score)] + heuristic_stages(self.recipe, bad_words)
 
-    def process(self, doc: dict):
-        if doc.get("decision"):  # dropped upstream; reaches here only in annotate-only mode
-            yield doc
-            return
-        doc = dict(doc)
-        reason = run_stages(doc, self.stages, self.annotate_only)
-        doc["decision"] = reason or "keep"
-        self.seen += 1
-        if self.seen % 500 == 0:
+    def process(self, batch: list[dict]):
+        todo = []
+        for doc in batch:
+            if doc.get("decision"):  # dropped upstream; reaches here only in annotate-only mode
+                yield doc
+            else:
+                todo.append(dict(doc))
+        reasons = run_stages(todo, self.stages, self.annotate_only)
+        for doc, reason in zip(todo, reasons):
+            doc["decision"] = reason or "keep"
+            if reason is None:
+                self.kept.inc()
+                yield doc
+                continue
+            Metrics.counter("drop", reason).inc()
+            if self.annotate_only:
+                yield doc
+            else:
+                yield beam.pvalue.TaggedOutput(DROPPED, light(doc))
+        self.seen += len(todo)
+        if self.seen // 500 > (self.seen - len(todo)) // 500:
             log.info("curate: %d documents scored by this worker", self.seen)
-        if reason is None:
-            self.kept.inc()
-            yield doc
-            return
-        Metrics.counter("drop", reason).inc()
-        if self.annotate_only:
-            yield doc
-        else:
-            yield beam.pvalue.TaggedOutput(DROPPED, light(doc))

@@ -53,7 +53,11 @@ def build(p: beam.Pipeline, job: Job) -> None:
     extracted = docs | "Extract" >> beam.ParDo(Extract(recipe.extract, annotate)).with_outputs(
         DROPPED, ERRORS, main="docs"
     )
-    curated = extracted.docs | "Curate" >> beam.ParDo(Curate(recipe, annotate)).with_outputs(DROPPED, main="docs")
+    curated = (
+        extracted.docs
+        | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=256)
+        | "Curate" >> beam.ParDo(Curate(recipe, annotate)).with_outputs(DROPPED, main="docs")
+    )
     final = curated.docs
     drops = [read[DROPPED], extracted[DROPPED], curated[DROPPED]]
     if recipe.dedup.exact.enabled:

@@ -37,20 +37,28 @@ def _doc(text: str) -> dict:
 
 def test_clean_english_prose_is_kept_with_every_score(stages):
     doc = _doc(ENGLISH)
-    assert run_stages(doc, stages, annotate_only=False) is None
+    assert run_stages([doc], stages, annotate_only=False) == [None]
     assert doc["language"] == "en" and doc["language_score"] > 0.9
     assert all(doc["scores"][s.name] is not None for s in stages)
 
 
 def test_filter_mode_stops_at_the_first_drop(stages):
     doc = _doc(GERMAN)
-    assert run_stages(doc, stages, annotate_only=False) == "language:not_kept"
+    assert run_stages([doc], stages, annotate_only=False) == ["language:not_kept"]
     assert doc["scores"]["language"] is not None and doc["scores"]["gopher_quality"] is None
 
 
 def test_annotate_only_scores_every_stage_and_reports_the_first_reason(stages):
     doc = _doc(GERMAN)
-    assert run_stages(doc, stages, annotate_only=True) == "language:not_kept"
+    assert run_stages([doc], stages, annotate_only=True) == ["language:not_kept"]
     assert all(doc["scores"][s.name] is not None for s in stages)
     # The German text is also too short for Gopher: a later reason exists but the first one wins.
     assert doc["scores"]["gopher_quality"]["word_count"] < 50
+
+
+def test_a_batch_gives_the_same_decisions_as_documents_one_by_one(stages):
+    texts = [ENGLISH, GERMAN, ENGLISH[:200], ""]
+    alone = [run_stages([_doc(t)], stages, annotate_only=False)[0] for t in texts]
+    batch = [_doc(t) for t in texts]
+    assert run_stages(batch, stages, annotate_only=False) == alone
+    assert alone[0] is None and alone[1] == "language:not_kept"
