@@ -113,6 +113,39 @@ def heuristic_stages(recipe, bad_words: frozenset[str] = frozenset()) -> list[St
     return [Stage(name, scorer, h.rules(name)) for name, scorer in scorers.items() if h.stage(name).enabled]
 
 
+def quality_stage(model, rules: tuple[Rule, ...]) -> Stage:
+    """fastText P(high quality), predicted for the whole batch in one call."""
+    from filters.quality import predict_batch
+
+    def annotate_batch(docs: list[dict]) -> list[dict[str, float]]:
+        return [{"score": p} for p in predict_batch(model, [doc["text"] or "" for doc in docs])]
+
+    return Stage("quality", lambda doc: annotate_batch([doc])[0], rules, annotate_batch=annotate_batch)
+
+
+def perplexity_stage(model, rules: tuple[Rule, ...]) -> Stage:
+    """KenLM document perplexity; corpus-level buckets and bands are decided later (filters/transforms)."""
+    from filters.perplexity import doc_perplexity
+
+    return Stage("perplexity", lambda doc: {"perplexity": doc_perplexity(model, doc["text"] or "")}, rules)
+
+
+def model_stages(recipe, load_quality=None, load_perplexity=None) -> list[Stage]:
+    """The learned-signal stages the recipe enables, after the cheap heuristics (scored only on survivors)."""
+    stages = []
+    if recipe.quality.enabled:
+        from filters import quality
+
+        stages.append(quality_stage((load_quality or quality.load_model)(recipe.quality.model),
+                                    recipe.quality.parsed_rules()))
+    if recipe.perplexity.enabled:
+        from filters import perplexity
+
+        stages.append(perplexity_stage((load_perplexity or perplexity.load_model)(recipe.perplexity.model),
+                                       recipe.perplexity.parsed_rules()))
+    return stages
+
+
 def parse_word_list(text: str) -> frozenset[str]:
     """One word or phrase per line, '#' comments allowed, compared lowercased."""
     return frozenset(

@@ -7,7 +7,8 @@ import logging
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from filters.stages import heuristic_stages, language_stage, parse_word_list, run_stages
+from filters import quantiles
+from filters.stages import heuristic_stages, language_stage, model_stages, parse_word_list, run_stages
 
 DROPPED = "dropped"
 log = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ def light(doc: dict) -> dict:
 
 
 class Curate(beam.DoFn):
-    """Language ID + heuristic stages on batches of extracted documents (``beam.BatchElements`` upstream,
+    """Language ID + heuristic + model stages on batches of extracted documents (``beam.BatchElements`` upstream,
     so model stages predict many documents per call); sets ``decision``, bumps a counter per reason."""
 
     def __init__(self, recipe, annotate_only: bool):
@@ -40,7 +41,11 @@ class Curate(beam.DoFn):
             with FileSystems.open(path) as handle:
                 bad_words = parse_word_list(handle.read().decode("utf-8"))
         lang = self.recipe.language
-        self.stages = [language_stage(load_model(), lang.keep, lang.min_score)] + heuristic_stages(self.recipe, bad_words)
+        self.stages = (
+            [language_stage(load_model(), lang.keep, lang.min_score)]
+            + heuristic_stages(self.recipe, bad_words)
+            + model_stages(self.recipe)
+        )
 
     def process(self, batch: list[dict]):
         todo = []
@@ -64,3 +69,72 @@ class Curate(beam.DoFn):
         self.seen += len(todo)
         if self.seen // 500 > (self.seen - len(todo)) // 500:
             log.info("curate: %d documents scored by this worker", self.seen)
+
+
+class PerplexityHistogram(beam.CombineFn):
+    """Histogram of log10 perplexity: merges by addition, so the quantiles ignore bundling and order."""
+
+    def create_accumulator(self):
+        return quantiles.empty()
+
+    def add_input(self, histogram, value):
+        return quantiles.add(histogram, value)
+
+    def merge_accumulators(self, histograms):
+        histograms = list(histograms)
+        total = histograms[0].copy()
+        for other in histograms[1:]:
+            total += other
+        return total
+
+    def extract_output(self, histogram):
+        return histogram
+
+
+class PerplexitySelect(beam.PTransform):
+    """Second pass over the corpus: CCNet bucket of every kept document, and the optional band selection.
+
+    The first pass (the ``perplexity`` stage in Curate) scored each document; this one reads the corpus
+    distribution of those scores (a histogram side input) and applies the recipe's cut-offs to it.
+    Documents already dropped (annotate-only mode) pass through and take no part in the quantiles.
+    """
+
+    def __init__(self, cfg, annotate_only: bool):
+        super().__init__()
+        self.cfg = cfg
+        self.annotate_only = annotate_only
+
+    def expand(self, docs):
+        parts = docs | "SplitDecided" >> beam.Partition(lambda d, _: 0 if d.get("decision") == "keep" else 1, 2)
+        histogram = (
+            parts[0]
+            | "Perplexities" >> beam.Map(lambda d: d["scores"]["perplexity"]["perplexity"])
+            | "Histogram" >> beam.CombineGlobally(PerplexityHistogram())
+        )
+        selected = parts[0] | "Bucket" >> beam.ParDo(
+            _Select(self.cfg, self.annotate_only), beam.pvalue.AsSingleton(histogram)
+        ).with_outputs(DROPPED, main="docs")
+        return {"docs": (selected.docs, parts[1]) | "Merge" >> beam.Flatten(), DROPPED: selected[DROPPED]}
+
+
+class _Select(beam.DoFn):
+    def __init__(self, cfg, annotate_only: bool):
+        self.cfg = cfg
+        self.annotate_only = annotate_only
+
+    def process(self, doc: dict, histogram):
+        from filters.perplexity import band_bounds, ccnet_bucket, perplexity_band
+
+        def quantile_of(q: float) -> float:
+            return quantiles.quantile(histogram, q)
+
+        cfg = self.cfg
+        ppl = doc["scores"]["perplexity"]["perplexity"]
+        cutoffs = cfg.bucket_cutoffs or tuple(quantile_of(p / 100) for p in cfg.bucket_percentiles)
+        doc = dict(doc, ccnet_bucket=ccnet_bucket(ppl, cutoffs))
+        if cfg.select != "none" and not perplexity_band(ppl, *band_bounds(quantile_of, cfg.select, cfg.select_rate)):
+            doc["decision"] = "perplexity:band"
+            Metrics.counter("drop", "perplexity:band").inc()
+            yield doc if self.annotate_only else beam.pvalue.TaggedOutput(DROPPED, light(doc))
+            return
+        yield doc

@@ -16,8 +16,8 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsList, AsSingleton
 
-from dedup.transforms import ExactDedup
-from filters.transforms import DROPPED, Curate
+from dedup.transforms import ExactDedup, NearDedup
+from filters.transforms import DROPPED, Curate, PerplexitySelect
 from pipelines import card, stats, write
 from pipelines.io import TextColumns
 from pipelines.recipe import Recipe
@@ -60,8 +60,14 @@ def build(p: beam.Pipeline, job: Job) -> None:
     )
     final = curated.docs
     drops = [read[DROPPED], extracted[DROPPED], curated[DROPPED]]
+    if recipe.perplexity.enabled:
+        selected = final | "PerplexitySelect" >> PerplexitySelect(recipe.perplexity, annotate)
+        final, drops = selected["docs"], drops + [selected[DROPPED]]
     if recipe.dedup.exact.enabled:
         deduped = final | "ExactDedup" >> ExactDedup(recipe.dedup.exact.order, annotate)
+        final, drops = deduped["kept"], drops + [deduped[DROPPED]]
+    if recipe.dedup.near.enabled:
+        deduped = final | "NearDedup" >> NearDedup(recipe.dedup.near, annotate)
         final, drops = deduped["kept"], drops + [deduped[DROPPED]]
     final = final | "StampRecipe" >> beam.Map(lambda d, h: to_row(dict(d, recipe_hash=h)), recipe.hash)
 

@@ -76,13 +76,59 @@ class HeuristicsConfig(_Strict):
         )
 
 
+class QualityConfig(_Strict):
+    """UltraClean-style fastText classifier: P(high quality) as ``scores.quality.score``."""
+
+    enabled: bool = True
+    model: str | None = None  # local or cloud path; None = the shipped English model
+    rules: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _rules_parse(self) -> "QualityConfig":
+        self.parsed_rules()
+        return self
+
+    def parsed_rules(self) -> tuple[Rule, ...]:
+        return tuple(parse_rule("quality", n, e, SCORE_FIELDS["quality"]) for n, e in self.rules.items())
+
+
+class PerplexityConfig(_Strict):
+    """KenLM perplexity, CCNet buckets, and the optional "Perplexed by Perplexity" band selection."""
+
+    enabled: bool = True
+    model: str | None = None  # local or cloud path; None = the shipped English Wikipedia model
+    bucket_percentiles: tuple[float, float] = (30.0, 60.0)  # CCNet code: head < p30 <= middle < p60 <= tail
+    bucket_cutoffs: tuple[float, float] | None = None  # absolute perplexities instead of corpus percentiles
+    select: Literal["none", "low", "medium", "high"] = "none"
+    select_rate: float = Field(0.5, gt=0, le=1)
+    rules: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _rules_parse(self) -> "PerplexityConfig":
+        self.parsed_rules()
+        return self
+
+    def parsed_rules(self) -> tuple[Rule, ...]:
+        return tuple(parse_rule("perplexity", n, e, SCORE_FIELDS["perplexity"]) for n, e in self.rules.items())
+
+
 class ExactDedupConfig(_Strict):
     enabled: bool = True
     order: list[Literal["crawl_date", "url", "id"]] = ["crawl_date", "url", "id"]
 
 
+class NearDedupConfig(_Strict):
+    """MinHash LSH near duplicates (bands and rows from the threshold, datasketch's FP+FN optimum)."""
+
+    enabled: bool = True
+    threshold: float = Field(0.8, gt=0, lt=1)
+    num_perm: int = Field(128, ge=16, le=1024)
+    ngram: int = Field(5, ge=1, le=32)
+
+
 class DedupConfig(_Strict):
     exact: ExactDedupConfig = ExactDedupConfig()
+    near: NearDedupConfig = NearDedupConfig()
 
 
 class OutputConfig(_Strict):
@@ -108,6 +154,8 @@ class Recipe(_Strict):
     extract: ExtractConfig = ExtractConfig()
     language: LanguageConfig = LanguageConfig()
     heuristics: HeuristicsConfig = HeuristicsConfig()
+    quality: QualityConfig = QualityConfig()
+    perplexity: PerplexityConfig = PerplexityConfig()
     dedup: DedupConfig = DedupConfig()
     output: OutputConfig = OutputConfig()
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"  # 1.1: scores.quality, scores.perplexity, ccnet_bucket
 
 #: Every score a stage can produce, by stage. The filters' own tests check that their functions
 #: return exactly these keys, so this table and the code cannot drift apart.
@@ -63,6 +63,8 @@ SCORE_FIELDS: dict[str, tuple[str, ...]] = {
         "removed_word_frac",
         "lines_removed",
     ),
+    "quality": ("score",),  # P(high quality) from the UltraClean-style fastText classifier
+    "perplexity": ("perplexity",),  # CCNet document perplexity under the KenLM reference model
 }
 
 SCORES_TYPE = pa.struct(
@@ -88,6 +90,7 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "language": (pa.string(), "Language label (ISO 639) from fastText lid.176."),
     "language_score": (pa.float64(), "Probability of that label."),
     "scores": (SCORES_TYPE, "Every quality signal, by stage; null where a stage did not run."),
+    "ccnet_bucket": (pa.string(), "CCNet perplexity bucket over this corpus: head, middle or tail."),
     "decision": (pa.string(), "'keep', or the first drop reason as 'stage:rule'."),
     "duplicate_of": (pa.string(), "For dedup drops: id of the copy that was kept."),
     "recipe_hash": (pa.string(), "sha256 prefix of the resolved recipe that produced this row."),

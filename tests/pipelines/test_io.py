@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io as stdio
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +20,7 @@ def _opener(path: Path, decompress: bool = False):
         if decompress and path.suffix == ".zst":
             import zstandard
 
-            return zstandard.open(path, "rb")
+            return stdio.BufferedReader(zstandard.open(path, "rb"))  # readline(), as Beam's CompressedFile has
         return open(path, "rb")
 
     return open_file

@@ -18,7 +18,8 @@ DATAFLOW = [
     "--project=test-project", "--region=us-central1",
     "--staging_location=gs://test-bucket/staging", "--temp_location=gs://test-bucket/temp",
 ]
-STEPS = ["Read", "SpreadRecords", "Extract", "Curate", "ExactDedup", "Write/WriteShard", "Finalize"]
+STEPS = ["Read", "SpreadRecords", "Extract", "Curate", "PerplexitySelect", "ExactDedup", "NearDedup",
+         "Write/WriteShard", "Finalize"]
 
 
 def test_default_pipeline_translates_to_a_dataflow_job(data_dir):

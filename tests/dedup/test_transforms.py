@@ -1,0 +1,95 @@
+"""The Beam dedup stages on real text: which copy survives must not depend on arrival or parallelism."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+
+import apache_beam as beam
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+
+from dedup.transforms import DROPPED, ExactDedup, NearDedup
+from pipelines.recipe import NearDedupConfig
+
+
+@pytest.fixture(scope="module")
+def texts(data_dir) -> list[str]:
+    rows = []
+    for line in gzip.open(data_dir / "mini.jsonl.gz", "rt"):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:  # the fixture's deliberately malformed line
+            continue
+    return [r["text"] for r in rows if isinstance(r.get("text"), str) and len(r["text"].split()) > 300][:6]
+
+
+def _edit(text: str, share: float, seed: int) -> str:
+    """A light revision: replace a share of the words, as a re-published copy with small edits would."""
+    rng = random.Random(seed)
+    words = text.split(" ")
+    for i in rng.sample(range(len(words)), int(share * len(words))):
+        words[i] = "edited"
+    return " ".join(words)
+
+
+def _doc(doc_id: str, text: str, quality: float | None = None) -> dict:
+    scores = {"quality": {"score": quality}} if quality is not None else {}
+    return {"id": doc_id, "text": text, "decision": "keep", "scores": scores, "source": "s", "url": "u",
+            "crawl_date": "", "duplicate_of": None}
+
+
+_COLLECTED: dict[str, list[dict]] = {}
+
+
+def _collect(doc: dict, name: str) -> None:
+    # A module-level function, so the in-process runner calls it on this module's dict (a bound
+    # list.append would be pickled and append to a copy).
+    _COLLECTED[name].append(doc)
+
+
+def _run(transform, docs: list[dict], shuffle_seed: int) -> tuple[list[dict], list[dict]]:
+    docs = list(docs)
+    random.Random(shuffle_seed).shuffle(docs)
+    _COLLECTED.update(kept=[], dropped=[])
+    with BeamTestPipeline(runner="DirectRunner") as p:
+        out = p | beam.Create(docs, reshuffle=True) | transform
+        out["kept"] | "k" >> beam.Map(_collect, "kept")
+        out[DROPPED] | "d" >> beam.Map(_collect, "dropped")
+    return _COLLECTED["kept"], _COLLECTED["dropped"]
+
+
+def test_near_duplicates_drop_the_lower_quality_copy(texts):
+    base = texts[0]
+    docs = [
+        _doc("a", base, quality=0.2),
+        _doc("b", _edit(base, 0.005, 1), quality=0.9),  # best copy: survives
+        _doc("c", _edit(base, 0.005, 2), quality=0.5),
+        _doc("z", base[: len(base) // 3], quality=0.99),  # a third of the text: Jaccard ~0.33, not a dup
+    ] + [_doc(f"other{i}", t, quality=0.5) for i, t in enumerate(texts[1:])]
+    for seed in (0, 1):
+        kept, dropped = _run(NearDedup(NearDedupConfig(), annotate_only=False), docs, seed)
+        assert {d["id"] for d in dropped} == {"a", "c"}
+        assert all(d["decision"] == "dedup:near" and d["duplicate_of"] == "b" for d in dropped)
+        assert {d["id"] for d in kept} == {"b", "z"} | {f"other{i}" for i in range(len(texts) - 1)}
+
+
+def test_without_quality_scores_the_smallest_id_survives(texts):
+    docs = [_doc("m", _edit(texts[1], 0.01, 3)), _doc("k", texts[1]), _doc("x", _edit(texts[1], 0.01, 4))]
+    kept, dropped = _run(NearDedup(NearDedupConfig(), annotate_only=False), docs, 2)
+    assert [d["id"] for d in kept] == ["k"] and {d["duplicate_of"] for d in dropped} == {"k"}
+
+
+def test_annotate_only_keeps_duplicates_with_their_decision(texts):
+    docs = [_doc("k", texts[2]), _doc("m", _edit(texts[2], 0.01, 5))]
+    kept, dropped = _run(NearDedup(NearDedupConfig(), annotate_only=True), docs, 0)
+    assert dropped == []
+    assert {d["id"]: d["decision"] for d in kept} == {"k": "keep", "m": "dedup:near"}
+
+
+def test_exact_dedup_ignores_arrival_order(texts):
+    docs = [dict(_doc(i, texts[3]), crawl_date=date) for i, date in (("p", "2024-02"), ("q", "2024-01"))]
+    for seed in (0, 1, 2):
+        kept, dropped = _run(ExactDedup(["crawl_date", "url", "id"], annotate_only=False), docs, seed)
+        assert [d["id"] for d in kept] == ["q"] and dropped[0]["duplicate_of"] == "q"
