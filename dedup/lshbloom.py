@@ -40,12 +40,12 @@ import numpy as np
 import xxhash
 
 from dedup import minhash
+from dedup.normalize import MASK64, fmix64, fmix64_int
 from dedup.params import LSHParams, bloom_fp, effective_fp
 
 FORMAT = 1
 _MAGIC = b"WCBLOOM1"
 _ALIGN = 4096  # bits start on a page boundary, so a filter file can be memory-mapped
-_MASK64 = (1 << 64) - 1
 # Constants of the band-key and position hashes (fixed forever: they are part of the file format).
 _KEY_SEED = 0x5DEECE66D
 _POSITION_SALT = np.uint64(0x2545F4914F6CDD1D)
@@ -59,20 +59,12 @@ class IndexMismatchError(ValueError):
 def _splitmix64(state: int, count: int) -> list[int]:
     out = []
     for _ in range(count):
-        state = (state + 0x9E3779B97F4A7C15) & _MASK64
+        state = (state + 0x9E3779B97F4A7C15) & MASK64
         z = state
-        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
         out.append(z ^ (z >> 31))
     return out
-
-
-def _fmix64(h: np.ndarray) -> np.ndarray:
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xFF51AFD7ED558CCD)
-    h = h ^ (h >> np.uint64(33))
-    h = h * np.uint64(0xC4CEB9FE1A85EC53)
-    return h ^ (h >> np.uint64(33))
 
 
 def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
@@ -91,7 +83,7 @@ def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:
     block = sig[:, : bands * rows].reshape(sig.shape[0], bands, rows).astype(np.uint64)
     block += np.uint64(1)
     block *= constants
-    keys = _fmix64(block.sum(axis=2, dtype=np.uint64))
+    keys = fmix64(block.sum(axis=2, dtype=np.uint64))
     return keys[0] if single else keys
 
 
@@ -100,12 +92,8 @@ def band_key_reference(band: Iterable[int]) -> int:
     values = list(band)
     h = 0
     for value, constant in zip(values, _splitmix64(_KEY_SEED, len(values))):
-        h = (h + (int(value) + 1) * constant) & _MASK64
-    h ^= h >> 33
-    h = (h * 0xFF51AFD7ED558CCD) & _MASK64
-    h ^= h >> 33
-    h = (h * 0xC4CEB9FE1A85EC53) & _MASK64
-    return h ^ (h >> 33)
+        h = (h + (int(value) + 1) * constant) & MASK64
+    return fmix64_int(h)
 
 
 def shard_of(keys: np.ndarray, shards: int) -> np.ndarray:
@@ -127,7 +115,7 @@ def positions(keys: np.ndarray, bits: int, hashes: int) -> np.ndarray:
     """
     keys = np.asarray(keys, dtype=np.uint64)
     m = np.uint64(bits)
-    step = np.uint64(1) + _fmix64(keys ^ _POSITION_SALT) % np.uint64(max(bits - 1, 1))
+    step = np.uint64(1) + fmix64(keys ^ _POSITION_SALT) % np.uint64(max(bits - 1, 1))
     out = np.empty((keys.size, hashes), dtype=np.uint64)
     current = keys % m
     for i in range(hashes):

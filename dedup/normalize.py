@@ -50,7 +50,7 @@ _DELETE = 0xFFFFFFFF
 _BASE = 0x9E3779B97F4A7C15
 _BASE_INV = pow(_BASE, -1, 1 << 64)
 _WORD_BASE = 0xC2B2AE3D27D4EB4F
-_MASK64 = (1 << 64) - 1
+MASK64 = (1 << 64) - 1
 
 # Power tables are cached up to this many code points (16 bytes each); a longer batch gets temporary
 # tables so that one huge document does not pin memory for the life of the worker.
@@ -122,7 +122,7 @@ def shingles(text: str, n: int = NGRAM) -> list[str]:
     return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
 
 
-def _fmix64(h: np.ndarray) -> np.ndarray:
+def fmix64(h: np.ndarray) -> np.ndarray:
     """MurmurHash3's 64-bit finalizer: a bijection that spreads every input bit over the output."""
     h = h ^ (h >> np.uint64(33))
     h = h * np.uint64(0xFF51AFD7ED558CCD)
@@ -131,11 +131,11 @@ def _fmix64(h: np.ndarray) -> np.ndarray:
     return h ^ (h >> np.uint64(33))
 
 
-def _fmix64_int(h: int) -> int:
+def fmix64_int(h: int) -> int:
     h ^= h >> 33
-    h = (h * 0xFF51AFD7ED558CCD) & _MASK64
+    h = (h * 0xFF51AFD7ED558CCD) & MASK64
     h ^= h >> 33
-    h = (h * 0xC4CEB9FE1A85EC53) & _MASK64
+    h = (h * 0xC4CEB9FE1A85EC53) & MASK64
     return h ^ (h >> 33)
 
 
@@ -143,8 +143,8 @@ def word_hash(word: str) -> int:
     """fmix64(sum of code points c_i * BASE^(len-1-i) mod 2^64) of one normalized word."""
     h = 0
     for ch in word:
-        h = (h * _BASE + ord(ch)) & _MASK64
-    return _fmix64_int(h)
+        h = (h * _BASE + ord(ch)) & MASK64
+    return fmix64_int(h)
 
 
 def shingle_hash(shingle: str) -> int:
@@ -154,8 +154,8 @@ def shingle_hash(shingle: str) -> int:
     """
     h = 0
     for word in shingle.split(" "):
-        h = (h * _WORD_BASE + word_hash(word)) & _MASK64
-    return _fmix64_int(h)
+        h = (h * _WORD_BASE + word_hash(word)) & MASK64
+    return fmix64_int(h)
 
 
 def _powers(base: int, length: int) -> np.ndarray:
@@ -202,7 +202,7 @@ def shingle_hashes(texts: Sequence[str], n: int = NGRAM) -> tuple[np.ndarray, np
     pow_, inv = _power_tables(length)
     prefix = np.zeros(length + 1, dtype=np.uint64)
     np.cumsum(codes * inv[:length], out=prefix[1:])
-    words = _fmix64((prefix[ends] - prefix[starts]) * pow_[ends - 1])
+    words = fmix64((prefix[ends] - prefix[starts]) * pow_[ends - 1])
     if docs > 1:
         word_doc = np.searchsorted(np.flatnonzero(codes == _SEP), starts)
     else:
@@ -236,4 +236,4 @@ def shingle_hashes(texts: Sequence[str], n: int = NGRAM) -> tuple[np.ndarray, np
         order = np.argsort(owner, kind="stable")
         hashes, owner = hashes[order], owner[order]
     np.cumsum(np.bincount(owner, minlength=docs), out=offsets[1:])
-    return _fmix64(hashes), offsets
+    return fmix64(hashes), offsets
