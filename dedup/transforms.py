@@ -6,8 +6,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from dedup.exact import pick_first, text_key
-
-DROPPED = "dropped"
+from filters.transforms import DROPPED, light, split_kept
 
 
 class ExactDedup(beam.PTransform):
@@ -24,15 +23,14 @@ class ExactDedup(beam.PTransform):
         self.annotate_only = annotate_only
 
     def expand(self, docs):
-        decided = docs | "SplitDecided" >> beam.Partition(lambda d, _: 0 if d.get("decision") in (None, "keep") else 1, 2)
+        kept, decided = split_kept(docs)
         grouped = (
-            decided[0]
+            kept
             | "KeyByText" >> beam.Map(lambda d: (text_key(d["text"] or ""), d))
             | "GroupByText" >> beam.GroupByKey()
             | "KeepFirst" >> beam.ParDo(_KeepFirst(self.order, self.annotate_only)).with_outputs(DROPPED, main="kept")
         )
-        kept = (grouped.kept, decided[1]) | "MergeUndecided" >> beam.Flatten()
-        return {"kept": kept, DROPPED: grouped[DROPPED]}
+        return {"kept": (grouped.kept, decided) | "MergeUndecided" >> beam.Flatten(), DROPPED: grouped[DROPPED]}
 
 
 class _KeepFirst(beam.DoFn):
@@ -51,7 +49,7 @@ class _KeepFirst(beam.DoFn):
             if self.annotate_only:
                 yield dup
             else:
-                yield beam.pvalue.TaggedOutput(DROPPED, dup)
+                yield beam.pvalue.TaggedOutput(DROPPED, light(dup))
 
 
 class NearDedup(beam.PTransform):
@@ -73,8 +71,7 @@ class NearDedup(beam.PTransform):
         self.annotate_only = annotate_only
 
     def expand(self, docs):
-        parts = docs | "SplitDecided" >> beam.Partition(lambda d, _: 0 if d.get("decision") in (None, "keep") else 1, 2)
-        kept = parts[0]
+        kept, decided = split_kept(docs)
         keyed = (
             kept
             | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=256)
@@ -90,7 +87,7 @@ class NearDedup(beam.PTransform):
             | "JoinHits" >> beam.CoGroupByKey()
             | "Decide" >> beam.ParDo(_MarkNear(self.annotate_only)).with_outputs(DROPPED, main="kept")
         )
-        return {"kept": (joined.kept, parts[1]) | "MergeUndecided" >> beam.Flatten(), DROPPED: joined[DROPPED]}
+        return {"kept": (joined.kept, decided) | "MergeUndecided" >> beam.Flatten(), DROPPED: joined[DROPPED]}
 
 
 def order_of(doc: dict) -> tuple[float, str]:
@@ -144,4 +141,4 @@ class _MarkNear(beam.DoFn):
             return
         doc = dict(doc, decision="dedup:near", duplicate_of=hits[0][1])
         self.dropped.inc()
-        yield doc if self.annotate_only else beam.pvalue.TaggedOutput(DROPPED, doc)
+        yield doc if self.annotate_only else beam.pvalue.TaggedOutput(DROPPED, light(doc))

@@ -140,21 +140,21 @@ def perplexity_stage(model, rules: tuple[Rule, ...], backend: str = "kenlm") -> 
     return Stage("perplexity", lambda doc: annotate_batch([doc])[0], rules, annotate_batch=annotate_batch)
 
 
-def model_stages(recipe, load_quality=None, load_perplexity=None) -> list[Stage]:
+def model_stages(recipe) -> list[Stage]:
     """The learned-signal stages the recipe enables, after the cheap heuristics (scored only on survivors)."""
     stages = []
     if recipe.quality.enabled:
         from filters import quality
 
-        stages.append(quality_stage((load_quality or quality.load_model)(recipe.quality.model),
+        stages.append(quality_stage(quality.load_model(recipe.quality.model),
                                     recipe.quality.parsed_rules()))
     if recipe.perplexity.enabled:
         cfg = recipe.perplexity
         if cfg.backend == "neural":
-            from filters.neural_perplexity import load_model as default_loader
+            from filters.neural_perplexity import load_model
         else:
-            from filters.perplexity import load_model as default_loader
-        stages.append(perplexity_stage((load_perplexity or default_loader)(cfg.model), cfg.parsed_rules(), cfg.backend))
+            from filters.perplexity import load_model
+        stages.append(perplexity_stage(load_model(cfg.model), cfg.parsed_rules(), cfg.backend))
     return stages
 
 

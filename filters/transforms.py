@@ -16,7 +16,15 @@ log = logging.getLogger(__name__)
 
 def light(doc: dict) -> dict:
     """What a dropped document still needs downstream: enough to count it and to say where it was."""
-    return {"id": doc["id"], "source": doc["source"], "url": doc.get("url"), "decision": doc["decision"]}
+    return {"id": doc["id"], "source": doc["source"], "url": doc.get("url"), "decision": doc["decision"],
+            "duplicate_of": doc.get("duplicate_of")}
+
+
+def split_kept(docs):
+    """(documents still kept, documents already dropped). Corpus-level stages (selection, dedup) work on
+    the first; the second only exists in annotate-only mode and passes through untouched."""
+    parts = docs | "SplitKept" >> beam.Partition(lambda d, _: 0 if d.get("decision") in (None, "keep") else 1, 2)
+    return parts[0], parts[1]
 
 
 class Curate(beam.DoFn):
@@ -105,16 +113,16 @@ class PerplexitySelect(beam.PTransform):
         self.annotate_only = annotate_only
 
     def expand(self, docs):
-        parts = docs | "SplitDecided" >> beam.Partition(lambda d, _: 0 if d.get("decision") == "keep" else 1, 2)
+        kept, decided = split_kept(docs)
         histogram = (
-            parts[0]
+            kept
             | "Perplexities" >> beam.Map(lambda d: d["scores"]["perplexity"]["perplexity"])
             | "Histogram" >> beam.CombineGlobally(PerplexityHistogram())
         )
-        selected = parts[0] | "Bucket" >> beam.ParDo(
+        selected = kept | "Bucket" >> beam.ParDo(
             _Select(self.cfg, self.annotate_only), beam.pvalue.AsSingleton(histogram)
         ).with_outputs(DROPPED, main="docs")
-        return {"docs": (selected.docs, parts[1]) | "Merge" >> beam.Flatten(), DROPPED: selected[DROPPED]}
+        return {"docs": (selected.docs, decided) | "Merge" >> beam.Flatten(), DROPPED: selected[DROPPED]}
 
 
 class _Select(beam.DoFn):
