@@ -61,9 +61,9 @@ def load_model(path: str | Path | None = None, device: str | None = None, max_to
 
     path = str(path or default_model_path())
     if "://" in path:
-        from filters.perplexity import _local_copy
+        from filters.model_files import local_copy
 
-        path = str(_local_copy(path))
+        path = str(local_copy(path))
     local = Path(path)
     if not local.exists():
         raise FileNotFoundError(f"neural LM not found locally: {path} (a model folder or a .gguf file)")

@@ -107,34 +107,12 @@ def load_model(path: str | Path | None = None):
 
     path = str(path or DEFAULT_MODEL)
     if "://" in path:
-        path = str(_local_copy(path))
+        from filters.model_files import local_copy
+
+        path = str(local_copy(path))
     if not Path(path).exists():
         raise FileNotFoundError(f"KenLM model not found: {path} (train one with python -m filters.train_kenlm)")
     return kenlm.Model(path)
-
-
-def _local_copy(url: str) -> Path:
-    import hashlib
-    import os
-    import shutil
-    import tempfile
-
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
-
-    (meta,) = FileSystems.match([url])[0].metadata_list or [None]
-    if meta is None:
-        raise FileNotFoundError(f"KenLM model not found: {url}")
-    key = f"{url}|{meta.size_in_bytes}|{getattr(meta, 'last_updated_in_seconds', '')}"
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "webcurate" / "models"
-    cache.mkdir(parents=True, exist_ok=True)
-    target = cache / f"{hashlib.sha256(key.encode()).hexdigest()[:16]}-{url.rsplit('/', 1)[-1]}"
-    if not target.exists():
-        with FileSystems.open(url, compression_type=CompressionTypes.UNCOMPRESSED) as src:
-            with tempfile.NamedTemporaryFile(dir=cache, delete=False) as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
-        os.replace(dst.name, target)  # atomic: concurrent workers never see half a model
-    return target
 
 
 def line_log10(model, line: str) -> tuple[float, int]:

@@ -332,18 +332,3 @@ def test_train_kenlm_with_sentencepiece(tmp_path, shared_data):
     assert P.doc_perplexity(model, LINCOLN_1865, tokenize) == pytest.approx(model.perplexity(pieces), rel=1e-12)
     assert P.doc_perplexity(model, LINCOLN_1865, tokenize) < P.doc_perplexity(model, shuffle_words(LINCOLN_1865),
                                                                                tokenize)
-
-
-def test_remote_model_is_cached_locally_once(tmp_path, monkeypatch):
-    """The copy step load_model takes for gs:// / s3:// paths, run here through FileSystems on a local path."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    source = tmp_path / "bucket" / "lm.binary"
-    source.parent.mkdir()
-    shutil.copyfile(P.DEFAULT_MODEL, source)
-    first = P._local_copy(str(source))
-    assert first.parent == tmp_path / "webcurate" / "models" and first.read_bytes() == source.read_bytes()
-    assert P._local_copy(str(source)) == first
-    source.write_bytes(source.read_bytes()[:-1])  # a replaced model (other size) is fetched again
-    assert P._local_copy(str(source)) != first
-    with pytest.raises(FileNotFoundError):
-        P._local_copy(str(tmp_path / "bucket" / "missing.binary"))
