@@ -147,9 +147,9 @@ _FENCE = re.compile(r"```[A-Za-z0-9_-]*")
 _CLOSE = {"[": "]", "{": "}"}
 
 
-def _matching_close(s: str, start: int) -> int | None:
-    """Index of the bracket closing ``s[start]``, honouring strings and escapes; None if unclosed."""
-    stack: list[str] = []
+def _scan_json(s: str, start: int = 0) -> Iterator[tuple[int, str, bool]]:
+    """(index, char, outside) from ``start``: ``outside`` is False for quotes and everything inside JSON
+    string literals (escapes honoured), so brackets and commas in strings are never taken as structure."""
     in_string = escaped = False
     for i in range(start, len(s)):
         ch = s[i]
@@ -160,9 +160,21 @@ def _matching_close(s: str, start: int) -> int | None:
                 escaped = True
             elif ch == '"':
                 in_string = False
+            yield i, ch, False
         elif ch == '"':
             in_string = True
-        elif ch in _CLOSE:
+            yield i, ch, False
+        else:
+            yield i, ch, True
+
+
+def _matching_close(s: str, start: int) -> int | None:
+    """Index of the bracket closing ``s[start]``, honouring strings and escapes; None if unclosed."""
+    stack: list[str] = []
+    for i, ch, outside in _scan_json(s, start):
+        if not outside:
+            continue
+        if ch in _CLOSE:
             stack.append(_CLOSE[ch])
         elif ch in "]}":
             if not stack or stack.pop() != ch:
@@ -173,24 +185,10 @@ def _matching_close(s: str, start: int) -> int | None:
 
 
 def _drop_trailing_commas(s: str) -> str:
-    out: list[str] = []
-    in_string = escaped = False
-    for i, ch in enumerate(s):
-        if in_string:
-            if escaped:
-                escaped = False
-            elif ch == "\\":
-                escaped = True
-            elif ch == '"':
-                in_string = False
-        elif ch == '"':
-            in_string = True
-        elif ch == ",":
-            rest = s[i + 1 :].lstrip()
-            if rest[:1] in ("]", "}"):
-                continue
-        out.append(ch)
-    return "".join(out)
+    return "".join(
+        ch for i, ch, outside in _scan_json(s)
+        if not (outside and ch == "," and s[i + 1 :].lstrip()[:1] in ("]", "}"))
+    )
 
 
 def json_candidates(text: str, limit: int = 32) -> Iterator[str]:
