@@ -21,13 +21,12 @@ model cannot write the JSON; their stage (a) outcome is still counted as failed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import math
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from synth import maga  # noqa: E402
 from synth.backends import OpenAIBackend, SamplingParams, TransformersBackend  # noqa: E402
+from synth.serve import transformers_serve  # noqa: E402
 
 FIXED_PAIRS = [
     maga.Pair(
@@ -222,40 +222,6 @@ def check_stats(
 # ---------------------------------------------------------------------------------------- the server
 
 
-def start_serve(model_dir: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    import httpx
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "transformers.cli.transformers",
-        "serve",
-        str(model_dir),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--device",
-        "cpu",
-    ]
-    with open(log, "wb") as f:
-        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env)
-    for _ in range(360):
-        if proc.poll() is not None:
-            raise RuntimeError(f"transformers serve exited: {log.read_text()[-2000:]}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                return proc, f"http://127.0.0.1:{port}/v1"
-        except httpx.TransportError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("transformers serve did not come up in 3 minutes")
-
-
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="model directory or .gguf (default: the embedded SmolLM2-135M GGUF)")
@@ -307,7 +273,6 @@ def main(argv: list[str] | None = None) -> dict:
     }
     print(json.dumps({"load": report["load"]}), flush=True)
 
-    proc = None
     http = None
     with tempfile.TemporaryDirectory(prefix="synth-bench-") as tmp:
         if backend.model_path.suffix == ".gguf":
@@ -320,10 +285,10 @@ def main(argv: list[str] | None = None) -> dict:
                 "reload_s": round(again.load_stats.total_s, 2),
             }
             del again
-        try:
+        with contextlib.ExitStack() as stack:
             if args.serve:
                 model_dir = exported if backend.model_path.suffix == ".gguf" else backend.model_path
-                proc, url = start_serve(model_dir, Path(tmp) / "serve.log")
+                url, _ = stack.enter_context(transformers_serve(model_dir, Path(tmp) / "serve.log"))
                 http = OpenAIBackend(url, str(model_dir), concurrency=args.batch_size)
             elif args.url:
                 http = OpenAIBackend(args.url, args.served_model or "", concurrency=args.batch_size)
@@ -333,10 +298,6 @@ def main(argv: list[str] | None = None) -> dict:
                 prompts = [template.render(n=args.pairs, document=d["text"]) for d in docs]
                 report["throughput"] = throughput(backend, prompts, args.tp_tokens, args.reps, http)
                 print(json.dumps({"throughput": report["throughput"]}), flush=True)
-        finally:
-            if proc is not None:
-                proc.terminate()
-                proc.wait(timeout=30)
 
     if not args.skip_checks:
         sample = lambda n: SamplingParams(max_tokens=n, temperature=args.temperature, top_p=0.9, seed=0)  # noqa: E731

@@ -7,13 +7,10 @@ from __future__ import annotations
 import gzip
 import http.server
 import json
-import os
 import pickle
 import random
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -21,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from synth import maga
+from synth import maga, serve
 from synth.backends import (
     Backend,
     Generation,
@@ -238,60 +235,13 @@ def smol_dir(smol, tmp_path_factory) -> Path:
     return smol.export(tmp_path_factory.mktemp("smollm2-hf"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def transformers_serve(model_dir: Path, log_path: Path):
     """``transformers serve`` on 127.0.0.1 for the exported model, offline, one torch thread."""
     pytest.importorskip("fastapi", reason="transformers serve needs transformers[serving]")
     pytest.importorskip("uvicorn", reason="transformers serve needs transformers[serving]")
-    port = _free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "transformers.cli.transformers",
-        "serve",
-        str(model_dir),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--device",
-        "cpu",
-        "--log-level",
-        "info",
-    ]
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
-    try:
-        import httpx
-
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"transformers serve exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"transformers serve did not come up:\n{log_path.read_text()[-3000:]}")
-            time.sleep(0.5)
-        yield f"http://127.0.0.1:{port}/v1", proc
-    finally:
-        if proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with serve.transformers_serve(model_dir, log_path) as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
