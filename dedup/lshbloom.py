@@ -34,10 +34,12 @@ import math
 import os
 import warnings
 from collections.abc import Iterable
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import xxhash
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 
 from dedup import minhash
 from dedup.normalize import MASK64, fmix64, fmix64_int
@@ -45,6 +47,7 @@ from dedup.params import LSHParams, bloom_fp, effective_fp
 
 FORMAT = 1
 _MAGIC = b"WCBLOOM1"
+INDEX_FILE = "index.json"
 _ALIGN = 4096  # bits start on a page boundary, so a filter file can be memory-mapped
 # Constants of the band-key and position hashes (fixed forever: they are part of the file format).
 _KEY_SEED = 0x5DEECE66D
@@ -54,6 +57,31 @@ HASHING = "band-key multilinear64+fmix64; positions (h1 + i*h2) mod m, h1 = key 
 
 class IndexMismatchError(ValueError):
     """An index on disk was built with parameters other than the ones asked for."""
+
+
+# Files go through Beam's FileSystems, so an index can live on gs:// or s3:// as well as on disk
+# (Dataflow workers share no disk). A file is written under a temporary name and renamed, so a reader
+# never sees half a filter.
+def join(root: str | os.PathLike, relative: str) -> str:
+    return FileSystems.join(str(root), *relative.split("/"))
+
+
+def read_bytes(path: str | os.PathLike) -> bytes:
+    with FileSystems.open(str(path), compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        return handle.read()
+
+
+def write_atomic(path: str | os.PathLike, parts: Iterable[bytes]) -> None:
+    directory, name = FileSystems.split(str(path))
+    tmp = FileSystems.join(directory, f".tmp-{name}")
+    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+        for part in parts:
+            handle.write(part)
+    FileSystems.rename([tmp], [str(path)])
+
+
+def _is_local(path: str | os.PathLike) -> bool:
+    return "://" not in str(path)
 
 
 def _splitmix64(state: int, count: int) -> list[int]:
@@ -208,44 +236,51 @@ class BloomFilter:
         }
 
     def save(self, path: str | os.PathLike) -> dict:
-        """Write header + bits to ``path`` atomically (temporary file, then rename); returns the header."""
+        """Write header + bits to ``path`` (local or cloud) atomically; returns the header."""
         header = self.header()
         blob = json.dumps(header, sort_keys=True).encode()
         start = -(-(len(_MAGIC) + 8 + len(blob)) // _ALIGN) * _ALIGN
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            f.write(_MAGIC + len(blob).to_bytes(8, "little") + blob)
-            f.write(b"\0" * (start - len(_MAGIC) - 8 - len(blob)))
-            f.write(memoryview(self.data))
-        os.replace(tmp, path)
+        pad = b"\0" * (start - len(_MAGIC) - 8 - len(blob))
+        write_atomic(path, [_MAGIC + len(blob).to_bytes(8, "little") + blob + pad, memoryview(self.data)])
         return header
 
     @staticmethod
-    def read_header(path: str | os.PathLike) -> tuple[dict, int]:
-        """(header, offset of the bits) of a filter file."""
-        with open(path, "rb") as f:
-            head = f.read(len(_MAGIC) + 8)
-            if head[: len(_MAGIC)] != _MAGIC:
-                raise ValueError(f"{path} is not a webcurate Bloom filter file")
-            size = int.from_bytes(head[len(_MAGIC) :], "little")
-            header = json.loads(f.read(size))
+    def parse_header(head: bytes, path: str | os.PathLike) -> tuple[dict, int]:
+        """(header, offset of the bits) from the first bytes of a filter file."""
+        if head[: len(_MAGIC)] != _MAGIC:
+            raise ValueError(f"{path} is not a webcurate Bloom filter file")
+        size = int.from_bytes(head[len(_MAGIC) : len(_MAGIC) + 8], "little")
+        if len(head) < len(_MAGIC) + 8 + size:
+            raise ValueError(f"{path} is truncated inside its header")
+        header = json.loads(head[len(_MAGIC) + 8 : len(_MAGIC) + 8 + size])
         return header, -(-(len(_MAGIC) + 8 + size) // _ALIGN) * _ALIGN
 
     @classmethod
+    def read_header(cls, path: str | os.PathLike) -> tuple[dict, int]:
+        """(header, offset of the bits) of a filter file, reading only its first page(s)."""
+        with FileSystems.open(str(path), compression_type=CompressionTypes.UNCOMPRESSED) as f:
+            head = f.read(len(_MAGIC) + 8)
+            size = int.from_bytes(head[len(_MAGIC) :], "little") if len(head) == len(_MAGIC) + 8 else 0
+            return cls.parse_header(head + f.read(size), path)
+
+    @classmethod
     def load(cls, path: str | os.PathLike, mmap: bool = False, verify: bool = True) -> BloomFilter:
-        """Read a filter. ``mmap=True`` maps the file copy-on-write instead of reading it (a worker that
-        only queries a large filter shares the page cache); ``verify`` checks the bits' checksum."""
-        header, offset = cls.read_header(path)
+        """Read a filter (local or cloud). ``mmap=True`` maps a local file copy-on-write instead of
+        reading it (a worker that only queries a large filter shares the page cache); ``verify``
+        checks the bits' checksum."""
+        if mmap and _is_local(path):
+            header, offset = cls.read_header(path)
+            data = np.memmap(path, dtype=np.uint8, mode="c", offset=offset, shape=(header.get("bits", 0) // 8,))
+        else:
+            blob = read_bytes(path)
+            header, offset = cls.parse_header(blob[:_ALIGN * 16], path)
+            data = np.frombuffer(blob, dtype=np.uint8, count=max(0, min(header.get("bits", 0) // 8, len(blob) - offset)),
+                                 offset=min(offset, len(blob))).copy()
+            del blob
         if header.get("format") != FORMAT or header.get("hashing") != HASHING:
             raise IndexMismatchError(f"{path}: format {header.get('format')} / hashing {header.get('hashing')!r} is not ours")
-        shape = (header["bits"] // 8,)
-        if mmap:
-            data = np.memmap(path, dtype=np.uint8, mode="c", offset=offset, shape=shape)
-        else:
-            data = np.fromfile(path, dtype=np.uint8, count=shape[0], offset=offset)
-            if data.size != shape[0]:
-                raise ValueError(f"{path} is truncated: {data.size} of {shape[0]} bytes")
+        if data.size != header["bits"] // 8:
+            raise ValueError(f"{path} is truncated: {data.size} of {header['bits'] // 8} bytes")
         if verify and xxhash.xxh3_64_hexdigest(data) != header["xxh3_64"]:
             raise ValueError(f"{path}: checksum mismatch, the file is corrupt")
         meta = {k: v for k, v in header.items() if k not in ("format", "bits", "hashes", "count", "hashing", "xxh3_64")}
@@ -319,6 +354,95 @@ def _compare(found: dict, expected: dict, where: str) -> None:
         )
 
 
+#: A filter file above this size is split into shards (by the top bits of the key), so one (band, shard)
+#: fits easily in a worker's memory and a parallel runner has many groups to spread.
+MAX_FILTER_BYTES = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class IndexSpec:
+    """What an index is, without its bits: enough to size, name, check and describe its files."""
+
+    params: LSHParams
+    capacity: int
+    shards: int = 1
+    backend: str = minhash.BACKEND
+
+    def __post_init__(self) -> None:
+        if self.shards < 1 or self.shards & (self.shards - 1):
+            raise ValueError(f"shards must be a power of two, got {self.shards}")
+        if self.capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {self.capacity}")
+
+    @classmethod
+    def auto(cls, params: LSHParams, capacity: int, backend: str = minhash.BACKEND,
+             max_filter_bytes: int = MAX_FILTER_BYTES) -> IndexSpec:
+        """The fewest shards (a power of two) that keep every filter file under ``max_filter_bytes``."""
+        shards = 1
+        while params.filter_bits(-(-capacity // shards)) // 8 > max_filter_bytes:
+            shards *= 2
+        return cls(params, capacity, shards, backend)
+
+    @property
+    def per_filter(self) -> int:
+        return -(-self.capacity // self.shards)
+
+    @property
+    def bits(self) -> int:
+        return self.params.filter_bits(self.per_filter)
+
+    @property
+    def hashes(self) -> int:
+        return self.params.filter_hashes(self.per_filter)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of bit arrays (the files add one 4 KiB header each)."""
+        return self.params.bands * self.shards * self.bits // 8
+
+    def formula_bits(self) -> float:
+        """The paper's m = b * (-n ln p) / (ln 2)^2, to compare with the real size."""
+        return self.params.bands * (-self.capacity * math.log(self.params.p)) / math.log(2) ** 2
+
+    def identity(self) -> dict:
+        """Header fields that must match for two indexes (or a filter and an index) to be compatible."""
+        return {
+            "params": self.params.to_dict(),
+            "signature_scheme": minhash.scheme(self.backend),
+            "capacity": self.capacity,
+            "shards": self.shards,
+        }
+
+    def header(self, count: int) -> dict:
+        return {
+            "format": FORMAT,
+            "kind": "webcurate-lshbloom",
+            **self.identity(),
+            "signature": minhash.describe(self.params.num_perm, self.params.ngram, self.params.seed, self.backend),
+            "bits_per_filter": self.bits,
+            "hashes": self.hashes,
+            "hashing": HASHING,
+            "count": count,
+            "memory_formula_bits": self.formula_bits(),
+        }
+
+    def new_filter(self, band: int, shard: int) -> BloomFilter:
+        return BloomFilter(self.bits, self.hashes, meta={"band": band, "shard": shard, **self.identity()})
+
+    def check_filter(self, bloom: BloomFilter, band: int, shard: int, where: str) -> None:
+        """Refuse a filter file that does not belong at (band, shard) of this index."""
+        _compare(bloom.meta, {**self.identity(), "band": band, "shard": shard}, where)
+        if (bloom.bits, bloom.hashes) != (self.bits, self.hashes):
+            raise IndexMismatchError(f"{where} has {bloom.bits} bits x {bloom.hashes} hashes, expected {self.bits} x {self.hashes}")
+
+    def check_header(self, header: dict, where: str) -> None:
+        """Refuse an index.json written for other parameters, signature scheme, capacity or shards."""
+        expected = {"kind": "webcurate-lshbloom", "format": FORMAT, "hashing": HASHING, **self.identity()}
+        _compare(header, expected, where)
+        if (header.get("bits_per_filter"), header.get("hashes")) != (self.bits, self.hashes):
+            raise IndexMismatchError(f"{where} has filters of {header.get('bits_per_filter')} bits, expected {self.bits}")
+
+
 class LSHBloomIndex:
     """b Bloom filters (times ``shards`` per band), sized for ``capacity`` documents over the index's life.
 
@@ -334,31 +458,20 @@ class LSHBloomIndex:
         shards: int = 1,
         backend: str = minhash.BACKEND,
     ):
-        if shards < 1 or shards & (shards - 1):
-            raise ValueError(f"shards must be a power of two, got {shards}")
+        self.spec = IndexSpec(params, int(capacity), shards, backend)
         self.params = params
-        self.capacity = int(capacity)
+        self.capacity = self.spec.capacity
         self.shards = shards
-        self.path = Path(path) if path is not None else None
+        self.path = str(path) if path is not None else None
         self.signature = minhash.describe(params.num_perm, params.ngram, params.seed, backend)
         self.backend = backend
-        per_filter = -(-self.capacity // shards)
-        self.bits = params.filter_bits(per_filter)
-        self.hashes = params.filter_hashes(per_filter)
+        self.bits = self.spec.bits
+        self.hashes = self.spec.hashes
         self.count = 0
-        self.filters = [[self._new_filter(j, s) for s in range(shards)] for j in range(params.bands)]
-
-    def _new_filter(self, band: int, shard: int) -> BloomFilter:
-        return BloomFilter(self.bits, self.hashes, meta={"band": band, "shard": shard, **self._identity()})
+        self.filters = [[self.spec.new_filter(j, s) for s in range(shards)] for j in range(params.bands)]
 
     def _identity(self) -> dict:
-        """Header fields that must match for two indexes (or a filter and an index) to be compatible."""
-        return {
-            "params": self.params.to_dict(),
-            "signature_scheme": self.signature["scheme"],
-            "capacity": self.capacity,
-            "shards": self.shards,
-        }
+        return self.spec.identity()
 
     # -- documents ------------------------------------------------------------------------------
 
@@ -438,7 +551,7 @@ class LSHBloomIndex:
     @property
     def nbytes(self) -> int:
         """Bytes of bit arrays (the files add one 4 KiB header each)."""
-        return self.params.bands * self.shards * self.bits // 8
+        return self.spec.nbytes
 
     def stats(self) -> dict:
         fills = [f.fill_ratio() for band in self.filters for f in band]
@@ -449,48 +562,39 @@ class LSHBloomIndex:
             "bytes": self.nbytes,
             "fill_max": max(fills),
             "p_effective_now": 1.0 - float(np.prod([1.0 - p for p in per_band])),
-            "p_effective_at_capacity": effective_fp(bloom_fp(self.bits, self.hashes, -(-self.capacity // self.shards)), self.params.bands),
+            "p_effective_at_capacity": effective_fp(bloom_fp(self.bits, self.hashes, self.spec.per_filter), self.params.bands),
         }
 
     def header(self) -> dict:
-        return {
-            "format": FORMAT,
-            "kind": "webcurate-lshbloom",
-            **self._identity(),
-            "signature": self.signature,
-            "bits_per_filter": self.bits,
-            "hashes": self.hashes,
-            "hashing": HASHING,
-            "count": self.count,
-            "memory_formula_bits": self.params.bands * (-self.capacity * math.log(self.params.p)) / math.log(2) ** 2,
-        }
+        return self.spec.header(self.count)
 
     @staticmethod
     def filter_name(band: int, shard: int) -> str:
         return f"band-{band:03d}-shard-{shard:04d}.bloom"
 
-    def save(self, path: str | os.PathLike | None = None) -> Path:
+    def save(self, path: str | os.PathLike | None = None) -> str:
         """Write every filter, then ``index.json`` last (its presence marks a complete index)."""
-        path = Path(path) if path is not None else self.path
+        path = str(path) if path is not None else self.path
         if path is None:
             raise ValueError("no path: pass one to save() or to the constructor")
-        path.mkdir(parents=True, exist_ok=True)
         files = []
         for j, band in enumerate(self.filters):
             for s, bloom in enumerate(band):
                 name = self.filter_name(j, s)
-                head = bloom.save(path / name)
+                head = bloom.save(join(path, name))
                 files.append({"band": j, "shard": s, "file": name, "count": bloom.count, "xxh3_64": head["xxh3_64"]})
         header = {**self.header(), "files": files}
-        tmp = path / "index.json.tmp"
-        tmp.write_text(json.dumps(header, indent=1, sort_keys=True))
-        os.replace(tmp, path / "index.json")
+        write_atomic(join(path, INDEX_FILE), [json.dumps(header, indent=1, sort_keys=True).encode()])
         self.path = path
         return path
 
     @staticmethod
+    def exists(path: str | os.PathLike) -> bool:
+        return FileSystems.exists(join(path, INDEX_FILE))
+
+    @staticmethod
     def read_header(path: str | os.PathLike) -> dict:
-        return json.loads((Path(path) / "index.json").read_text())
+        return json.loads(read_bytes(join(path, INDEX_FILE)))
 
     @classmethod
     def load(
@@ -503,7 +607,6 @@ class LSHBloomIndex:
         verify: bool = True,
     ) -> LSHBloomIndex:
         """Load an index, refusing one built with other parameters, signature scheme or (if given) capacity."""
-        path = Path(path)
         header = cls.read_header(path)
         expected = {
             "kind": "webcurate-lshbloom",
@@ -516,13 +619,11 @@ class LSHBloomIndex:
             expected["capacity"] = capacity
         _compare(header, expected, f"the index at {path}")
         index = cls(expected_params, header["capacity"], path, header["shards"], backend)
-        if (index.bits, index.hashes) != (header["bits_per_filter"], header["hashes"]):
-            raise IndexMismatchError(f"the index at {path} has filters of {header['bits_per_filter']} bits, expected {index.bits}")
+        index.spec.check_header(header, f"the index at {path}")
         for entry in header["files"]:
-            bloom = BloomFilter.load(path / entry["file"], mmap=mmap, verify=verify)
-            _compare(bloom.meta, {**index._identity(), "band": entry["band"], "shard": entry["shard"]}, str(path / entry["file"]))
-            if not bloom.compatible(index.filters[entry["band"]][entry["shard"]]):
-                raise IndexMismatchError(f"{path / entry['file']} has {bloom.bits} bits, expected {index.bits}")
+            where = join(path, entry["file"])
+            bloom = BloomFilter.load(where, mmap=mmap, verify=verify)
+            index.spec.check_filter(bloom, entry["band"], entry["shard"], where)
             index.filters[entry["band"]][entry["shard"]] = bloom
         index.count = header["count"]
         return index
@@ -532,13 +633,13 @@ class LSHBloomIndex:
         cls, path: str | os.PathLike, params: LSHParams, capacity: int, shards: int = 1, backend: str = minhash.BACKEND
     ) -> LSHBloomIndex:
         """The index at ``path`` if there is one (checked against these parameters and capacity), else a new one."""
-        if (Path(path) / "index.json").exists():
+        if cls.exists(path):
             return cls.load(path, params, backend, capacity=capacity)
         return cls(params, capacity, path, shards, backend)
 
     def merge(self, other: LSHBloomIndex) -> LSHBloomIndex:
         """OR-merge another index of the same parameters into this one (e.g. indexes of two crawls)."""
-        _compare(other._identity(), self._identity(), "the index to merge")
+        _compare(other.spec.identity(), self.spec.identity(), "the index to merge")
         for mine, theirs in zip(self.filters, other.filters):
             for a, b in zip(mine, theirs):
                 a |= b

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.metrics import Metrics
 
 from dedup.exact import pick_first, text_key
@@ -63,31 +64,67 @@ class NearDedup(beam.PTransform):
     sequential query-then-insert LSHBloom: a document near an earlier document that was itself dropped
     is dropped too (+0.09% drops on the 100k benchmark corpus). Only band keys and ids are shuffled
     (~9 × 24 bytes per document), never text. See docs/ARCHITECTURE.md for the design at crawl scale.
+
+    With an ``index`` plan (``--dedup_against``, dedup/cross_run.py), band keys are also grouped by
+    (band, shard) of the persisted LSHBloom index: each group reads one filter of the earlier runs and
+    flags the documents it already holds (``dedup:near`` without ``duplicate_of``); the band keys of the
+    documents kept are then added to a new generation of the index, committed in one last step.
+    Output ``index``: that step's summary (nothing without a plan).
     """
 
-    def __init__(self, cfg, annotate_only: bool):
+    def __init__(self, cfg, annotate_only: bool, index=None):
         super().__init__()
         self.cfg = cfg
         self.annotate_only = annotate_only
+        self.index = index
 
     def expand(self, docs):
         kept, decided = split_kept(docs)
         keyed = (
             kept
             | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=256)
-            | "BandKeys" >> beam.ParDo(_BandKeys(self.cfg))
+            | "BandKeys" >> beam.ParDo(_BandKeys(self.cfg, with_doc_keys=self.index is not None)).with_outputs(
+                _DOC_KEYS, main="bands"
+            )
         )
         hits = (
-            keyed
+            keyed.bands
             | "GroupByBandKey" >> beam.GroupByKey()
             | "LaterCopies" >> beam.FlatMap(_later_copies)
         )
+        join = {"doc": kept | "ById" >> beam.Map(lambda d: (d["id"], d)), "hit": hits}
+        if self.index is not None:
+            index_hits = (
+                keyed[_DOC_KEYS]
+                | "ByFilter" >> beam.FlatMap(_by_filter, self.index.spec.shards)
+                | "GroupByFilter" >> beam.GroupByKey()
+                | "QueryIndex" >> beam.ParDo(_QueryIndex(self.index))
+            )
+            join["hit"] = (hits, index_hits) | "AllHits" >> beam.Flatten()
+            join["keys"] = keyed[_DOC_KEYS]
         joined = (
-            {"doc": kept | "ById" >> beam.Map(lambda d: (d["id"], d)), "hit": hits}
+            join
             | "JoinHits" >> beam.CoGroupByKey()
-            | "Decide" >> beam.ParDo(_MarkNear(self.annotate_only)).with_outputs(DROPPED, main="kept")
+            | "Decide" >> beam.ParDo(_MarkNear(self.annotate_only, self.index)).with_outputs(
+                DROPPED, _INSERT, main="kept"
+            )
         )
-        return {"kept": (joined.kept, decided) | "MergeUndecided" >> beam.Flatten(), DROPPED: joined[DROPPED]}
+        out = {"kept": (joined.kept, decided) | "MergeUndecided" >> beam.Flatten(), DROPPED: joined[DROPPED]}
+        if self.index is not None:
+            out["index"] = joined[_INSERT] | "ExtendIndex" >> _ExtendIndex(self.index)
+        return out
+
+
+_DOC_KEYS = "doc_keys"
+_INSERT = "insert"
+_CHUNK = 65_536  # keys per Bloom filter call: bounded memory however large a (band, shard) group is
+
+
+def near_params(cfg):
+    """LSH parameters of a recipe's ``dedup.near`` section."""
+    from dedup.params import LSHParams
+
+    return LSHParams.for_threshold(cfg.threshold, cfg.num_perm, p_effective=cfg.p_effective, ngram=cfg.ngram)
 
 
 def order_of(doc: dict) -> tuple[float, str]:
@@ -97,14 +134,13 @@ def order_of(doc: dict) -> tuple[float, str]:
 
 
 class _BandKeys(beam.DoFn):
-    def __init__(self, cfg):
+    def __init__(self, cfg, with_doc_keys: bool = False):
         self.cfg = cfg
+        self.with_doc_keys = with_doc_keys
         self.params = None
 
     def setup(self):
-        from dedup.params import LSHParams
-
-        self.params = LSHParams.for_threshold(self.cfg.threshold, self.cfg.num_perm, ngram=self.cfg.ngram)
+        self.params = near_params(self.cfg)
 
     def process(self, batch: list[dict]):
         from dedup.lshbloom import band_keys
@@ -114,8 +150,11 @@ class _BandKeys(beam.DoFn):
         keys = band_keys(signatures([d["text"] or "" for d in batch], p.num_perm, p.ngram, p.seed), p.bands, p.rows)
         for doc, row in zip(batch, keys):
             order = order_of(doc)
-            for band, key in enumerate(row.tolist()):
+            row = row.tolist()
+            for band, key in enumerate(row):
                 yield (band, key), order
+            if self.with_doc_keys:
+                yield beam.pvalue.TaggedOutput(_DOC_KEYS, (doc["id"], row))
 
 
 def _later_copies(element):
@@ -124,21 +163,115 @@ def _later_copies(element):
     orders = sorted(orders)
     first_id = orders[0][1]
     for order in orders[1:]:
-        yield order[1], (orders[0], first_id)
+        yield order[1], ("run", orders[0], first_id)
+
+
+def _by_filter(element, shards: int):
+    """(id, band keys) → ((band, shard), (key, id)): the index filter each key must meet."""
+    from dedup.lshbloom import shard_of
+
+    doc_id, row = element
+    for band, (key, shard) in enumerate(zip(row, shard_of(np.array(row, dtype=np.uint64), shards).tolist())):
+        yield (band, shard), (key, doc_id)
+
+
+def _chunks(pairs, size: int = _CHUNK):
+    """(keys as uint64 array, ids) in chunks of ``size`` from an iterable of (key, id)."""
+    keys, ids = [], []
+    for key, doc_id in pairs:
+        keys.append(key)
+        ids.append(doc_id)
+        if len(keys) == size:
+            yield np.array(keys, dtype=np.uint64), ids
+            keys, ids = [], []
+    if keys:
+        yield np.array(keys, dtype=np.uint64), ids
+
+
+class _QueryIndex(beam.DoFn):
+    """One (band, shard) of the earlier runs' index: which of these documents does it already hold?"""
+
+    def __init__(self, index):
+        self.index = index
+        self.hits = Metrics.counter("dedup", "dedup:near_index_hits")
+
+    def process(self, element):
+        from dedup.cross_run import load_base
+
+        (band, shard), pairs = element
+        bloom = load_base(self.index, band, shard)
+        if bloom is None:
+            return
+        for keys, ids in _chunks(pairs):
+            for doc_id, hit in zip(ids, bloom.contains(keys).tolist()):
+                if hit:
+                    self.hits.inc()
+                    yield doc_id, ("index", None, None)
 
 
 class _MarkNear(beam.DoFn):
-    def __init__(self, annotate_only: bool):
+    def __init__(self, annotate_only: bool, index=None):
         self.annotate_only = annotate_only
+        self.index = index
         self.dropped = Metrics.counter("dedup", "dedup:near")
 
     def process(self, element):
-        _, grouped = element
+        doc_id, grouped = element
         (doc,) = grouped["doc"]
-        hits = sorted(grouped["hit"])
+        hits = list(grouped["hit"])
         if not hits:
             yield doc
+            if self.index is not None:
+                from dedup.lshbloom import shard_of
+
+                (row,) = grouped["keys"]
+                shards = shard_of(np.array(row, dtype=np.uint64), self.index.spec.shards).tolist()
+                for band, (key, shard) in enumerate(zip(row, shards)):
+                    yield beam.pvalue.TaggedOutput(_INSERT, ((band, shard), key))
             return
-        doc = dict(doc, decision="dedup:near", duplicate_of=hits[0][1])
+        # An earlier document of this run is named; a hit in the index of earlier runs has no id to name.
+        in_run = sorted((order, first) for kind, order, first in hits if kind == "run")
+        doc = dict(doc, decision="dedup:near", duplicate_of=in_run[0][1] if in_run else None)
         self.dropped.inc()
         yield doc if self.annotate_only else beam.pvalue.TaggedOutput(DROPPED, light(doc))
+
+
+class _ExtendIndex(beam.PTransform):
+    """Kept documents' band keys → the new generation's filters (one per (band, shard)) → commit."""
+
+    def __init__(self, index):
+        super().__init__()
+        self.index = index
+
+    def expand(self, inserts):
+        index = self.index
+        # One marker per filter, so a filter that gets no new key is still carried into the new generation.
+        markers = (
+            inserts.pipeline
+            | "Cells" >> beam.Create(index.cells())
+            | "Markers" >> beam.Map(lambda cell: (cell, None))
+        )
+        entries = (
+            (inserts, markers)
+            | "WithMarkers" >> beam.Flatten()
+            | "GroupByFilter" >> beam.GroupByKey()
+            | "WriteFilter" >> beam.Map(_write_filter, index)
+        )
+        return (
+            inserts.pipeline
+            | "Once" >> beam.Create([None])
+            | "Commit" >> beam.Map(lambda _, entries: _commit(index, entries), beam.pvalue.AsList(entries))
+        )
+
+
+def _write_filter(element, index):
+    from dedup.cross_run import write_cell
+
+    (band, shard), keys = element
+    return write_cell(index, band, shard, (chunk for chunk, _ in _chunks((k, None) for k in keys if k is not None)))
+
+
+def _commit(index, entries):
+    from dedup.cross_run import commit
+
+    return commit(index, entries)

@@ -16,6 +16,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsList, AsSingleton
 
+from dedup.cross_run import IndexPlan
 from dedup.transforms import ExactDedup, NearDedup
 from filters.transforms import DROPPED, Curate, PerplexitySelect
 from pipelines import card, stats, write
@@ -33,6 +34,7 @@ class Job:
     annotate_only: bool = False
     input_format: str | None = None
     columns: TextColumns = field(default_factory=TextColumns)
+    near_index: IndexPlan | None = None  # --dedup_against: the persisted LSHBloom index this run extends
 
 
 def build(p: beam.Pipeline, job: Job) -> None:
@@ -66,9 +68,12 @@ def build(p: beam.Pipeline, job: Job) -> None:
     if recipe.dedup.exact.enabled:
         deduped = final | "ExactDedup" >> ExactDedup(recipe.dedup.exact.order, annotate)
         final, drops = deduped["kept"], drops + [deduped[DROPPED]]
+    index_summary = None
     if recipe.dedup.near.enabled:
-        deduped = final | "NearDedup" >> NearDedup(recipe.dedup.near, annotate)
+        deduped = final | "NearDedup" >> NearDedup(recipe.dedup.near, annotate, job.near_index)
         final, drops = deduped["kept"], drops + [deduped[DROPPED]]
+        if job.near_index is not None:
+            index_summary = deduped["index"]
     final = final | "StampRecipe" >> beam.Map(lambda d, h: to_row(dict(d, recipe_hash=h)), recipe.hash)
 
     shard_infos = final | "Write" >> WriteShards(job.output, recipe.output)
@@ -84,7 +89,8 @@ def build(p: beam.Pipeline, job: Job) -> None:
         p
         | "Once" >> beam.Create([None])
         | "Finalize" >> beam.Map(
-            finalize, job=job, counts=AsList(counts), shards=AsList(shard_infos), errors=AsList(errors)
+            finalize, job=job, counts=AsList(counts), shards=AsList(shard_infos), errors=AsList(errors),
+            index=AsList(index_summary) if index_summary is not None else [],
         )
     )
 
@@ -131,8 +137,9 @@ class _WriteShard(beam.DoFn):
             yield {"file": relative, "rows": table.num_rows, "bytes": size, "text_bytes": text_bytes}
 
 
-def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict]) -> None:
-    """Runs once, after every shard is written: errors file, stats.json, recipe.yaml, dataset card."""
+def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], index: list[dict]) -> None:
+    """Runs once, after every shard is written (and the near-dedup index committed): errors file,
+    stats.json, recipe.yaml, dataset card."""
     output, recipe = job.output, job.recipe
     funnel = stats.build_stats(counts)
     shards = sorted(shards, key=lambda s: s["file"])
@@ -147,6 +154,8 @@ def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict]) 
         "errors_file": write.write_errors(output, errors),
     }
     funnel["annotate_only"] = job.annotate_only
+    if index:
+        funnel["near_dedup_index"] = index[0]
     funnel["recipe_hash"] = recipe.hash
     funnel["schema_version"] = SCHEMA_VERSION
     if arrow:

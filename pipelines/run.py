@@ -40,6 +40,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--text_column", default="text", help="text column of JSONL/Parquet inputs")
     parser.add_argument("--id_column", default="id", help="id column of JSONL/Parquet inputs")
     parser.add_argument("--url_column", default="url", help="url column of JSONL/Parquet inputs")
+    parser.add_argument("--dedup_against", metavar="PATH",
+                        help="near-dedup against the LSHBloom index of earlier runs at PATH (local or cloud) "
+                        "and extend it with this run's documents; a new index is created if PATH has none")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the summary")
     return parser.parse_known_args(argv)
 
@@ -96,6 +99,22 @@ def _warn_local_paths_on_remote_runner(options, paths: list[str]) -> None:
               file=sys.stderr)
 
 
+def _plan_near_index(path: str | None, recipe, inputs: list[str], output: str):
+    """The --dedup_against plan, checked against the recipe before anything runs (IndexMismatchError)."""
+    if not path:
+        return None
+    if not recipe.dedup.near.enabled:
+        raise SystemExit("error: --dedup_against needs near dedup; remove --set dedup.near.enabled=false")
+    from dedup import cross_run
+    from dedup.transforms import near_params
+
+    near = recipe.dedup.near
+    plan = cross_run.plan(path, near_params(near), cross_run.run_id(inputs, recipe.hash, output),
+                          capacity=near.capacity, shards=near.index_shards)
+    print(plan.summary(), file=sys.stderr)
+    return plan
+
+
 def _configure_logging(quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
@@ -124,14 +143,17 @@ def prepare(argv: list[str] | None = None):
     inputs = [glob for group in args.input for glob in group] if args.input else [_sample_path()]
     n_files = _check_inputs(inputs)
     options = _beam_options(beam_args)
-    _warn_local_paths_on_remote_runner(options, inputs + [args.output])
+    output = args.output.rstrip("/") or "/"
+    _warn_local_paths_on_remote_runner(options, inputs + [output] + ([args.dedup_against] if args.dedup_against else []))
+    near_index = _plan_near_index(args.dedup_against, recipe, inputs, output)
     job = Job(
         inputs=inputs,
-        output=args.output.rstrip("/") or "/",
+        output=output,
         recipe=recipe,
         annotate_only=args.annotate_only,
         input_format=args.input_format,
         columns=TextColumns(args.text_column, args.id_column, args.url_column),
+        near_index=near_index,
     )
     print(f"recipe {recipe.name} ({recipe.hash}) on {n_files} file(s) → {job.output}"
           f"{' [annotate-only]' if job.annotate_only else ''}", file=sys.stderr)
@@ -147,9 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     from pipelines.recipe import RecipeError
     from pipelines.stats import format_funnel
 
+    from dedup.lshbloom import IndexMismatchError
+
     try:
         pipeline, job = prepare(argv)
-    except RecipeError as err:
+    except (RecipeError, IndexMismatchError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     started = time.monotonic()

@@ -82,4 +82,9 @@ def format_funnel(stats: dict) -> str:
     if stats["skipped_records"]:
         skipped = ", ".join(f"{k} {v}" for k, v in stats["skipped_records"].items())
         lines.append(f"(non-document WARC records, not counted as read: {skipped})")
+    index = stats.get("near_dedup_index")
+    if index:
+        lines.append(f"near-dedup index {index['path']}: generation {index['generation']}, {index['documents']:,} "
+                     f"documents (+{index['documents_added']:,}), capacity {index['capacity']:,}"
+                     + (" — OVER CAPACITY" if index["over_capacity"] else ""))
     return "\n".join(lines)
