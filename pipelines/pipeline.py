@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 import apache_beam as beam
 from apache_beam.io import fileio
+from apache_beam.metrics import Metrics
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.pvalue import AsList, AsSingleton
@@ -122,18 +123,27 @@ class _WriteShard(beam.DoFn):
     def __init__(self, output: str, cfg):
         self.output = output
         self.cfg = cfg
+        self.reused = Metrics.counter("write", "shards_already_complete")
 
     def process(self, element, shards: int):
         index, rows = element
         table = write.rows_table(r for r in rows if r is not None)
         text_bytes = sum(len((t or "").encode("utf-8")) for t in table.column("text").to_pylist())
-        if "parquet" in self.cfg.formats:
-            relative = write.parquet_shard_path(index, shards)
-            size = write.write_parquet(write.join(self.output, relative), table, self.cfg.compression, self.cfg.row_group_rows)
-            yield {"file": relative, "rows": table.num_rows, "bytes": size, "text_bytes": text_bytes}
-        if "arrow" in self.cfg.formats:
-            relative = write.arrow_shard_path(index, shards)
-            size = write.write_arrow(write.join(self.output, relative), table)
+        cfg = self.cfg
+        targets = []
+        if "parquet" in cfg.formats:
+            targets.append((write.parquet_shard_path(index, shards), ("parquet", cfg.compression, cfg.row_group_rows),
+                            lambda path, t: write.write_parquet(path, t, cfg.compression, cfg.row_group_rows)))
+        if "arrow" in cfg.formats:
+            targets.append((write.arrow_shard_path(index, shards), ("arrow",), write.write_arrow))
+        for relative, settings, writer in targets:
+            path = write.join(self.output, relative)
+            stamp = write.fingerprint(table, *settings)
+            if write.existing_fingerprint(path) == stamp:
+                self.reused.inc()  # a rerun: this shard is already complete with exactly these rows
+                size = write.file_size(path)
+            else:
+                size = writer(path, write.with_fingerprint(table, stamp))
             yield {"file": relative, "rows": table.num_rows, "bytes": size, "text_bytes": text_bytes}
 
 

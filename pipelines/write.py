@@ -5,6 +5,11 @@ shard depend on bundling and parallelism. Here a document's shard is a function 
 a shard are sorted by id, and the shard count is a function of the total size, so the same input and
 recipe give byte-identical files on any runner. Files are written under a temporary name and renamed,
 so a reader (or a rerun) never sees a half-written shard.
+
+A rerun into the same output (after a crash, a kill, or a Dataflow retry) leaves in place every shard
+that already holds exactly the rows it would write: each file carries a fingerprint of its content and
+settings in its schema metadata, so a complete shard is recognised by reading its footer (Parquet) or
+first message (Arrow), and only missing or different shards are written.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ import json
 import math
 import posixpath
 from typing import Iterable
+
+import xxhash
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -60,6 +67,43 @@ def _atomic_write(path: str, write) -> int:
     with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
         write(handle)
     FileSystems.rename([tmp], [path])
+    return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+
+
+FINGERPRINT_KEY = b"webcurate.fingerprint"
+
+
+def fingerprint(table: pa.Table, *settings: object) -> str:
+    """xxh3-128 of a table's Arrow IPC bytes and the writer settings: equal means the same file."""
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    digest = xxhash.xxh3_128(sink.getvalue().to_pybytes())
+    digest.update(repr(settings).encode())
+    return digest.hexdigest()
+
+
+def with_fingerprint(table: pa.Table, value: str) -> pa.Table:
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), FINGERPRINT_KEY: value.encode()})
+
+
+def existing_fingerprint(path: str) -> str | None:
+    """The fingerprint a complete shard at ``path`` carries; None if it is absent, unreadable or has none."""
+    if not FileSystems.exists(path):
+        return None
+    try:
+        with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            if path.endswith(".parquet"):
+                schema = pq.read_schema(pa.PythonFile(handle, mode="r"))
+            else:
+                schema = pa.ipc.open_stream(handle).schema
+    except (OSError, pa.ArrowException, ValueError):
+        return None  # a foreign or damaged file: rewrite it
+    value = (schema.metadata or {}).get(FINGERPRINT_KEY)
+    return value.decode() if value else None
+
+
+def file_size(path: str) -> int:
     return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
 
 
