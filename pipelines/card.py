@@ -10,8 +10,8 @@ from __future__ import annotations
 from huggingface_hub import DatasetCard, DatasetCardData
 
 from pipelines.stats import format_funnel
-from pipelines.write import DATA_DIR, SPLIT
-from schemas import COLUMNS, SCHEMA_VERSION
+from pipelines.write import DATA_DIR, SPLIT, SYNTHETIC_DIR
+from schemas import COLUMNS, PROVENANCE_FIELDS, SCHEMA_VERSION, SYNTHETIC_COLUMNS
 
 _SIZE_CATEGORIES = [
     (1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -24,8 +24,13 @@ def size_category(rows: int) -> str:
     return next((label for bound, label in _SIZE_CATEGORIES if rows < bound), "n>1T")
 
 
-def card_data(recipe, rows: int) -> DatasetCardData:
+def card_data(recipe, rows: int, synthetic: bool = False) -> DatasetCardData:
     extra = {}
+    configs = [{"config_name": "default", "data_files": [{"split": SPLIT, "path": f"{DATA_DIR}/{SPLIT}-*"}],
+                "default": True}]
+    if synthetic:
+        configs.append({"config_name": "synthetic",
+                        "data_files": [{"split": SPLIT, "path": f"{SYNTHETIC_DIR}/{SPLIT}-*"}]})
     if recipe.license == "other":
         extra = {"license_name": "web-crawl-mixed"}
     return DatasetCardData(
@@ -35,7 +40,7 @@ def card_data(recipe, rows: int) -> DatasetCardData:
         task_categories=["text-generation"],
         pretty_name=f"{recipe.name} web corpus",
         tags=["web", "pretraining", "common-crawl"],
-        configs=[{"config_name": "default", "data_files": [{"split": SPLIT, "path": f"{DATA_DIR}/{SPLIT}-*"}]}],
+        configs=configs,
         **extra,
     )
 
@@ -48,7 +53,8 @@ def _cutoffs(cfg) -> str:
 
 def render_card(recipe, stats: dict, annotate_only: bool) -> str:
     rows = stats["output"]["rows"]
-    data = card_data(recipe, rows)
+    synth = stats.get("synthetic")
+    data = card_data(recipe, rows, synthetic=bool(synth))
     mode = (
         "**Annotate-only run**: every document is present with all its scores and the `decision` it would get; "
         "filter with `decision == 'keep'` to get the curated set."
@@ -119,5 +125,44 @@ A document is kept when every rule holds (rule name in parentheses; a failing ru
 {columns}
 
 `stats.json` holds the funnel per input file; `errors/` lists the records that could not be processed.
-"""
+{synthetic_section(recipe, synth) if synth else ""}"""
     return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}"))
+
+
+def synthetic_section(recipe, synth: dict) -> str:
+    """The ``synthetic`` config: how the rewrites were made, what the checks rejected, how to mix."""
+    from pipelines.stats import format_synthetic
+
+    cfg = recipe.synth
+    out = synth["output"]
+    columns = "\n".join(f"| `{name}` | {desc} |" for name, (_, desc) in SYNTHETIC_COLUMNS.items()
+                        if name not in COLUMNS or desc != COLUMNS[name][1])
+    members = "\n".join(f"| `provenance.{name}` | {desc} |" for name, (_, desc) in PROVENANCE_FIELDS.items())
+    funnel = "\n".join(format_synthetic(synth))
+    return f"""
+## The `synthetic` config: MAGA reformulations
+
+{out['rows']:,} rewrite(s) in {len(out['shards'])} Parquet shard(s) (`{SYNTHETIC_DIR}/{SPLIT}-*.parquet`):
+{f"kept documents with `{cfg.select}`" if cfg.select else "all kept documents"}{f" (at most {cfg.max_documents:,}, chosen by id hash)" if cfg.max_documents else ""},
+rewritten by `{synth['model']}` ({synth['backend']}) for {cfg.n_pairs} (genre, audience) pairs each that
+the model proposed (MAGA, arXiv 2502.04235), then checked for faithfulness and form (empty, truncated,
+refusal, echo of the prompt, length ratio, keyword coverage, verbatim copying{", LLM judge" if cfg.judge else ""}).
+Every row says where it came from and how it was made in `provenance`. Choose the mix yourself:
+
+```python
+from datasets import load_dataset
+curated = load_dataset("path/or/org-name", "default", split="train")
+synthetic = load_dataset("path/or/org-name", "synthetic", split="train")
+```
+
+```
+{funnel}
+```
+
+Columns are those of the default config; these differ:
+
+| column | meaning |
+|---|---|
+{columns}
+{members}
+"""

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import apache_beam as beam
 from apache_beam.io import fileio
-from apache_beam.metrics import Metrics
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsList, AsSingleton
 
 from dedup.cross_run import IndexPlan
@@ -24,7 +24,10 @@ from pipelines import card, stats, write
 from pipelines.io import TextColumns
 from pipelines.recipe import Recipe
 from pipelines.transforms import ERRORS, SKIPPED, Extract, ReadRecords
-from schemas import SCHEMA_VERSION, to_row
+from schemas import DOCUMENT_SCHEMA, SCHEMA_VERSION, SYNTHETIC_SCHEMA, to_row, to_synthetic_row
+from synth.transforms import ERRORS as SYNTH_ERRORS
+from synth.transforms import STATS as SYNTH_STATS
+from synth.transforms import SYNTHETIC, Synthesize
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,24 @@ def build(p: beam.Pipeline, job: Job) -> None:
 
     shard_infos = final | "Write" >> WriteShards(job.output, recipe.output)
     errors = (read[ERRORS], extracted[ERRORS]) | "AllErrors" >> beam.Flatten()
+    written_errors, synth_stats = errors, None
+    if recipe.synth.enabled:
+        synth = (
+            final
+            | "KeptOnly" >> beam.Filter(lambda d: (d.get("decision") or "keep") == "keep")
+            | "Synthesize" >> Synthesize(recipe.synth, annotate)
+        )
+        synthetic = synth[SYNTHETIC] | "StampSynthetic" >> beam.Map(
+            lambda d, h: to_synthetic_row(dict(d, recipe_hash=h)), recipe.hash
+        )
+        synthetic_infos = synthetic | "WriteSynthetic" >> WriteShards(
+            job.output, recipe.output, directory=write.SYNTHETIC_DIR, schema=SYNTHETIC_SCHEMA
+        )
+        shard_infos = (shard_infos, synthetic_infos) | "AllShards" >> beam.Flatten()
+        # Backend failures go to errors/ with the read errors, but not into the read funnel: they are
+        # about rewrites, not input records (the synth stats count them).
+        written_errors = (errors, synth[SYNTH_ERRORS]) | "WithSynthErrors" >> beam.Flatten()
+        synth_stats = synth[SYNTH_STATS]
     decided = (*drops, final) | "Decided" >> beam.Flatten()
     outcomes = (
         decided | "DocOutcome" >> beam.Map(stats.outcome_of),
@@ -90,19 +111,25 @@ def build(p: beam.Pipeline, job: Job) -> None:
         p
         | "Once" >> beam.Create([None])
         | "Finalize" >> beam.Map(
-            finalize, job=job, counts=AsList(counts), shards=AsList(shard_infos), errors=AsList(errors),
+            finalize, job=job, counts=AsList(counts), shards=AsList(shard_infos), errors=AsList(written_errors),
             index=AsList(index_summary) if index_summary is not None else [],
+            synth=AsList(synth_stats) if synth_stats is not None else [],
         )
     )
 
 
 class WriteShards(beam.PTransform):
-    """Documents → deterministic shards; emits one info dict per file written."""
+    """Documents → deterministic shards; emits one info dict per file written.
 
-    def __init__(self, output: str, cfg):
+    ``directory``/``schema``: the dataset config (``data`` for curated documents, ``synthetic`` for
+    rewrites, Parquet only)."""
+
+    def __init__(self, output: str, cfg, directory: str = write.DATA_DIR, schema=DOCUMENT_SCHEMA):
         super().__init__()
         self.output = output
         self.cfg = cfg
+        self.directory = directory
+        self.schema = schema
 
     def expand(self, rows):
         target = self.cfg.target_shard_bytes
@@ -115,26 +142,31 @@ class WriteShards(beam.PTransform):
             (keyed, markers)
             | "WithMarkers" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShard(self.output, self.cfg), AsSingleton(shards))
+            | "WriteShard" >> beam.ParDo(_WriteShard(self.output, self.cfg, self.directory, self.schema),
+                                         AsSingleton(shards))
         )
 
 
 class _WriteShard(beam.DoFn):
-    def __init__(self, output: str, cfg):
+    def __init__(self, output: str, cfg, directory: str, schema):
         self.output = output
         self.cfg = cfg
+        self.directory = directory
+        self.schema = schema
         self.reused = Metrics.counter("write", "shards_already_complete")
 
     def process(self, element, shards: int):
         index, rows = element
-        table = write.rows_table(r for r in rows if r is not None)
+        table = write.rows_table((r for r in rows if r is not None), self.schema)
         text_bytes = sum(len((t or "").encode("utf-8")) for t in table.column("text").to_pylist())
         cfg = self.cfg
+        primary = self.directory == write.DATA_DIR
         targets = []
-        if "parquet" in cfg.formats:
-            targets.append((write.parquet_shard_path(index, shards), ("parquet", cfg.compression, cfg.row_group_rows),
+        if "parquet" in cfg.formats or not primary:
+            targets.append((write.parquet_shard_path(index, shards, self.directory),
+                            ("parquet", cfg.compression, cfg.row_group_rows),
                             lambda path, t: write.write_parquet(path, t, cfg.compression, cfg.row_group_rows)))
-        if "arrow" in cfg.formats:
+        if "arrow" in cfg.formats and primary:
             targets.append((write.arrow_shard_path(index, shards), ("arrow",), write.write_arrow))
         for relative, settings, writer in targets:
             path = write.join(self.output, relative)
@@ -147,12 +179,15 @@ class _WriteShard(beam.DoFn):
             yield {"file": relative, "rows": table.num_rows, "bytes": size, "text_bytes": text_bytes}
 
 
-def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], index: list[dict]) -> None:
+def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], index: list[dict],
+             synth: list[dict]) -> None:
     """Runs once, after every shard is written (and the near-dedup index committed): errors file,
     stats.json, recipe.yaml, dataset card."""
     output, recipe = job.output, job.recipe
     funnel = stats.build_stats(counts)
     shards = sorted(shards, key=lambda s: s["file"])
+    synthetic = [s for s in shards if s["file"].startswith(write.SYNTHETIC_DIR + "/")]
+    shards = [s for s in shards if s not in synthetic]
     parquet = [s for s in shards if s["file"].endswith(".parquet")]
     arrow = [s for s in shards if s["file"].endswith(".arrow")]
     primary = parquet or arrow
@@ -166,11 +201,17 @@ def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], 
     funnel["annotate_only"] = job.annotate_only
     if index:
         funnel["near_dedup_index"] = index[0]
+    if synth:
+        funnel["synthetic"] = {**synth[0], "output": {
+            "rows": sum(s["rows"] for s in synthetic),
+            "text_bytes": sum(s["text_bytes"] for s in synthetic),
+            "shards": synthetic,
+        }}
     funnel["recipe_hash"] = recipe.hash
     funnel["schema_version"] = SCHEMA_VERSION
     if arrow:
         write.write_arrow_layout(output, [s["file"] for s in arrow], recipe.hash, recipe.description)
-    write.remove_stale(output, {s["file"] for s in shards})
+    write.remove_stale(output, {s["file"] for s in shards + synthetic})
     write.write_text(write.join(output, "stats.json"), json.dumps(funnel, indent=2) + "\n")
     write.write_text(write.join(output, "recipe.yaml"), recipe.to_yaml())
     write.write_text(write.join(output, "README.md"), card.render_card(recipe, funnel, job.annotate_only))

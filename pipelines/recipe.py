@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from filters.decide import Rule, parse_rule
 from schemas import SCORE_FIELDS
+from synth.config import SynthConfig
 
 DEFAULT_RECIPE = Path(__file__).parent / "recipes" / "default.yaml"
 
@@ -170,6 +171,7 @@ class Recipe(_Strict):
     quality: QualityConfig = QualityConfig()
     perplexity: PerplexityConfig = PerplexityConfig()
     dedup: DedupConfig = DedupConfig()
+    synth: SynthConfig = SynthConfig()
     output: OutputConfig = OutputConfig()
 
     model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))

@@ -40,6 +40,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--text_column", default="text", help="text column of JSONL/Parquet inputs")
     parser.add_argument("--id_column", default="id", help="id column of JSONL/Parquet inputs")
     parser.add_argument("--url_column", default="url", help="url column of JSONL/Parquet inputs")
+    parser.add_argument("--synth", action="store_true",
+                        help="also write a 'synthetic' config: MAGA rewrites of the selected kept documents "
+                        "(recipe section synth; default: the embedded SmolLM2 in-process, a smoke-test model)")
     parser.add_argument("--dedup_against", metavar="PATH",
                         help="near-dedup against the LSHBloom index of earlier runs at PATH (local or cloud) "
                         "and extend it with this run's documents; a new index is created if PATH has none")
@@ -139,7 +142,10 @@ def prepare(argv: list[str] | None = None):
     from pipelines.pipeline import Job, build
     from pipelines.recipe import load_recipe
 
-    recipe = load_recipe(args.recipe, _overrides(args.set))
+    overrides = _overrides(args.set)
+    if args.synth:
+        overrides["synth.enabled"] = True  # through the recipe, so recipe.yaml and the hash say so
+    recipe = load_recipe(args.recipe, overrides)
     inputs = [glob for group in args.input for glob in group] if args.input else [_sample_path()]
     n_files = _check_inputs(inputs)
     options = _beam_options(beam_args)

@@ -87,4 +87,24 @@ def format_funnel(stats: dict) -> str:
         lines.append(f"near-dedup index {index['path']}: generation {index['generation']}, {index['documents']:,} "
                      f"documents (+{index['documents_added']:,}), capacity {index['capacity']:,}"
                      + (" — OVER CAPACITY" if index["over_capacity"] else ""))
+    if stats.get("synthetic"):
+        lines += format_synthetic(stats["synthetic"])
     return "\n".join(lines)
+
+
+def format_synthetic(synth: dict) -> list[str]:
+    """The synthesis branch's funnel: selected sources → pairs → rewrites by outcome → expansion."""
+    def ratio(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.2f}x"
+
+    unit = "tokens" if synth.get("tokens_in") is not None else "words"
+    lines = [
+        f"synthetic ({synth['backend']} {synth['model']})",
+        f"  {'documents selected':<32}{synth['documents_selected']:>10}  of {synth['documents_in']} kept",
+        f"  {'pairs proposed / kept':<32}{synth['pairs_proposed']:>10} / {synth['pairs_kept']}",
+        f"  {'rewrites':<32}{synth['rewrites']:>10}",
+    ]
+    lines += [f"    {outcome:<30}{n:>10}" for outcome, n in synth["rewrite_outcomes"].items()]
+    lines.append(f"  {'expansion':<32}{ratio(synth['expansion']['documents']):>10} documents, "
+                 f"{ratio(synth['expansion'][unit])} {unit} (out per selected in)")
+    return lines

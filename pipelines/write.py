@@ -26,9 +26,10 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from schemas import DOCUMENT_SCHEMA, ERROR_SCHEMA, to_row
+from schemas import DOCUMENT_SCHEMA, ERROR_SCHEMA
 
 DATA_DIR = "data"
+SYNTHETIC_DIR = "synthetic"  # the ``synthetic`` config: MAGA rewrites (synth/), same layout as data/
 ARROW_DIR = "arrow"
 ERRORS_DIR = "errors"
 SPLIT = "train"
@@ -48,8 +49,8 @@ def shard_of(doc_id: str, shards: int) -> int:
     return int(doc_id[:16], 16) % shards
 
 
-def parquet_shard_path(index: int, shards: int) -> str:
-    return f"{DATA_DIR}/{SPLIT}-{index:05d}-of-{shards:05d}.parquet"
+def parquet_shard_path(index: int, shards: int, directory: str = DATA_DIR) -> str:
+    return f"{directory}/{SPLIT}-{index:05d}-of-{shards:05d}.parquet"
 
 
 def arrow_shard_path(index: int, shards: int) -> str:
@@ -108,16 +109,23 @@ def file_size(path: str) -> int:
 
 
 def rows_table(docs: Iterable[dict], schema: pa.Schema = DOCUMENT_SCHEMA) -> pa.Table:
-    rows = [to_row(d) for d in sorted(docs, key=lambda d: d["id"])]
+    """Rows sorted by id, projected onto ``schema``'s columns (working fields dropped)."""
+    names = schema.names
+    rows = [{name: d.get(name) for name in names} for d in sorted(docs, key=lambda d: d["id"])]
     return pa.Table.from_pylist(rows, schema=schema)
 
 
 def write_parquet(path: str, table: pa.Table, compression: str, row_group_rows: int) -> int:
     codec = None if compression == "none" else compression
-    return _atomic_write(
-        path,
-        lambda f: pq.write_table(table, f, compression=codec, row_group_size=row_group_rows, write_statistics=True),
-    )
+
+    def write(handle) -> None:
+        if table.num_rows:
+            pq.write_table(table, handle, compression=codec, row_group_size=row_group_rows, write_statistics=True)
+        else:
+            # No row group at all: `datasets` reads a 0-row row group with batch size 0 and fails.
+            pq.ParquetWriter(handle, table.schema, compression=codec).close()
+
+    return _atomic_write(path, write)
 
 
 def write_arrow(path: str, table: pa.Table) -> int:
@@ -162,8 +170,8 @@ def remove_stale(output: str, keep: set[str]) -> list[str]:
     """Delete what an earlier run left that this run did not write: shards of another shard count, and
     temporary files of a run that was killed mid-write."""
     stale = []
-    patterns = (f"{DATA_DIR}/{SPLIT}-*.parquet", f"{ARROW_DIR}/data-*.arrow",
-                f"{DATA_DIR}/.tmp-*", f"{ARROW_DIR}/.tmp-*", f"{ERRORS_DIR}/.tmp-*", ".tmp-*")
+    patterns = (f"{DATA_DIR}/{SPLIT}-*.parquet", f"{SYNTHETIC_DIR}/{SPLIT}-*.parquet", f"{ARROW_DIR}/data-*.arrow",
+                f"{DATA_DIR}/.tmp-*", f"{SYNTHETIC_DIR}/.tmp-*", f"{ARROW_DIR}/.tmp-*", f"{ERRORS_DIR}/.tmp-*", ".tmp-*")
     for pattern in patterns:
         for match in FileSystems.match([join(output, pattern)])[0].metadata_list:
             relative = posixpath.relpath(match.path.replace("\\", "/"), output.replace("\\", "/"))

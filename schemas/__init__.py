@@ -9,6 +9,14 @@ from schemas.document import (
     empty_document,
     to_row,
 )
+from schemas.synthetic import (
+    PROVENANCE_FIELDS,
+    PROVENANCE_TYPE,
+    SYNTHETIC_COLUMNS,
+    SYNTHETIC_SCHEMA,
+    SYNTHETIC_SCHEMA_VERSION,
+    to_synthetic_row,
+)
 
 __all__ = [
     "COLUMNS",
@@ -18,4 +26,10 @@ __all__ = [
     "SCORE_FIELDS",
     "empty_document",
     "to_row",
+    "PROVENANCE_FIELDS",
+    "PROVENANCE_TYPE",
+    "SYNTHETIC_COLUMNS",
+    "SYNTHETIC_SCHEMA",
+    "SYNTHETIC_SCHEMA_VERSION",
+    "to_synthetic_row",
 ]
