@@ -12,11 +12,13 @@ import xxhash
 
 
 def normalize(text: str) -> str:
+    """NFKC, casefold, whitespace runs to one space, stripped; idempotent (checked by a property test)."""
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def text_key(text: str) -> str:
-    """128-bit xxh3 of the normalized text: collisions are negligible (2^-64 at 2^32 documents)."""
+    """128-bit xxh3 of the normalized text, as 32 hex digits: collisions are negligible (2^-64 at 2^32
+    documents). ``text_key(t) == text_key(normalize(t))``; lone surrogates are hashed as they are."""
     return xxhash.xxh3_128_hexdigest(normalize(text).encode("utf-8", "surrogatepass"))
 
 

@@ -180,6 +180,9 @@ def gopher_quality(text: str) -> dict[str, float]:
     - ``stop_word_count``: number of *distinct* stop words present, case-insensitively. The paper says
       "at least two of the following English words"; datatrove counts occurrences (case-sensitive),
       which lets a text with "the" twice pass.
+
+    Ranges: ``word_count`` is a count; ``stop_word_count`` a count in [0, 8]; ``mean_word_length`` >= 0
+    (0.0 exactly when there are no words); every other value is in [0, 1].
     """
     words = _words(text)
     n_words = len(words)
@@ -306,6 +309,8 @@ def gopher_repetition(text: str) -> dict[str, float]:
       counted left to right without overlap as datatrove's ``find_all_duplicate`` does - so only the
       2nd and later copies count, where the Gopher paper's own description would also count the first
       copy; the recipe thresholds are the ones FineWeb ran with these semantics.
+
+    Ranges: every value is in [0, 1]; all are 0.0 for blank text.
     """
     words = _words(text)
     text = _normalise_newlines(text)
@@ -432,6 +437,9 @@ def c4_lines(
     left (``[[1]]``), the line is stripped again after removing them (C4 would drop ``"...end. [1]"``
     as non-terminal because of the trailing space), and the word-length check runs on the line after
     citation removal (removal can join two tokens).
+
+    Ranges: ``lines_removed_frac`` and ``words_removed_frac`` in [0, 1]; ``sentence_count`` a count (0.0
+    exactly when no line is kept); ``lorem_ipsum`` and ``curly_bracket`` 0.0 or 1.0.
     """
     drop_rx = _C4_DROP_RE[(drop_javascript_lines, drop_policy_lines)]
     lower_text = text.lower()
@@ -577,6 +585,8 @@ def fineweb(text: str) -> dict[str, float]:
     line ends are right-stripped before the punctuation test; "short" is ``< 30`` as the paper says
     (datatrove: ``<= 30``); words are whitespace words, not NLTK tokens (which count punctuation, so
     datatrove's newline ratio is somewhat lower for the same text).
+
+    Ranges: all four values are in [0, 1].
     """
     n_words = len(_words(text))
     text = _normalise_newlines(text)
@@ -751,6 +761,7 @@ def refinedweb_lines(text: str) -> tuple[str, dict[str, float]]:
     except trailing ones; the result is "" when no non-blank line survives. Scores:
     ``removed_word_frac`` = words removed (whole lines and edited spans) / words in the input -
     RefinedWeb drops a document above 0.05; ``lines_removed`` = lines dropped entirely.
+    Ranges: ``removed_word_frac`` in [0, 1]; ``lines_removed`` a count, at most the input's line count.
     """
     out: list[str] = []
     words_in = removed_words = lines_removed = 0

@@ -33,13 +33,15 @@ def load_model(model_path: str | Path | None = None):
 
 
 def identify(model, text: str) -> tuple[str, float]:
-    """Top language label and its probability; ("", 0.0) for text with nothing to judge.
+    """Top language label and its probability in [0, 1]; ("", 0.0) for text with nothing to judge.
 
     fastText predicts one line at a time, so newlines are folded into spaces (as FineWeb does).
     """
     flat = " ".join(text.split())
     if not flat:
         return "", 0.0
+    if not flat.isascii():  # fastText takes UTF-8: a lone surrogate (JSON "\ud800") cannot be passed
+        flat = flat.encode("utf-8", "replace").decode("utf-8")
     labels, probs = model.predict(flat, k=1)
     if not labels:
         return "", 0.0

@@ -9,6 +9,7 @@ on timeout, and the document is dropped as ``extract:timeout``.
 
 from __future__ import annotations
 
+import codecs
 import logging
 import multiprocessing
 import re
@@ -35,18 +36,65 @@ class Extracted:
 
 
 def decode_html(body: bytes, declared: str | None) -> tuple[str, str]:
-    """Decode HTML bytes: the HTTP charset if it is a real codec, else ``<meta charset>``, else detection.
+    """Decode HTML bytes: valid UTF-8 first, else the HTTP charset if it is a real codec, else
+    ``<meta charset>``, else detection; UTF-8 mixed with windows-1252 is decoded piece by piece.
 
+    Valid non-ASCII UTF-8 wins over a declared charset because servers and pages mislabel UTF-8 as
+    Latin-1 or windows-1252 far more often than real Latin-1 text happens to form valid multi-byte UTF-8
+    (which almost never happens); trusting the label turns every accented letter into mojibake. A
+    UTF-16/32 byte order mark is the exception: it is what the bytes are. A page that is UTF-8 except
+    for some windows-1252 bytes (a UTF-8 template around Latin-1 database text) is decoded as UTF-8 with
+    those bytes read as windows-1252, rather than as windows-1252 throughout.
     Returns the text and the charset actually used, so the output says how each page was read.
     """
     from resiliparse.parse.encoding import bytes_to_str, detect_encoding
 
-    for candidate in (declared, _meta_charset(body)):
-        codec = _known_codec(candidate)
-        if codec:
-            return bytes_to_str(body, codec), codec
-    detected = detect_encoding(body) or "utf-8"
-    return bytes_to_str(body, detected), detected
+    utf8_like = not body.isascii() and not body.startswith(_UTF16_32_BOMS)
+    if utf8_like:
+        try:
+            return body.decode("utf-8-sig"), "utf-8"
+        except UnicodeDecodeError:
+            pass
+    codec = _known_codec(declared) or _known_codec(_meta_charset(body)) or _known_codec(detect_encoding(body))
+    codec = codec or "utf-8"
+    if utf8_like and codec in _UTF8_OR_LATIN and _UTF8_SEQUENCE.search(body):
+        return body.decode("utf-8", errors=_CP1252_FALLBACK), "utf-8"
+    return bytes_to_str(body, codec), codec
+
+
+_UTF8_OR_LATIN = frozenset({"utf-8", "latin-1", "iso8859-1", "cp1252", "iso8859-15", "ascii"})
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+_CP1252_FALLBACK = "webcurate.cp1252"
+
+
+def _cp1252_bytes(err: UnicodeError) -> tuple[str, int]:
+    if not isinstance(err, UnicodeDecodeError):
+        raise err
+    bad = err.object[err.start:err.end]
+    return "".join(bytes([b]).decode("cp1252", errors="replace") for b in bad), err.end
+
+
+codecs.register_error(_CP1252_FALLBACK, _cp1252_bytes)
+
+
+_UTF16_32_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")
+_CONTROL_BYTES = bytes(c for c in range(32) if c not in b"\t\n\r\x0c\x1b")  # ESC: ISO-2022 text uses it
+
+
+def looks_binary(body: bytes, sample: int = 8192) -> bool:
+    """True when the payload is not text (an image, an archive, random bytes) whatever its label says.
+
+    More than 5% of C0 control bytes in the first ``sample`` bytes (random bytes have ~10%, text none),
+    unless the NULs are those of UTF-16/32 text (a BOM, or NULs in every other byte).
+    """
+    head = body[:sample]
+    if not head or head.startswith(_UTF16_32_BOMS):
+        return False
+    nuls = head.count(0)
+    if nuls * 3 > len(head) and max(head[0::2].count(0), head[1::2].count(0)) * 10 >= nuls * 9:
+        return False  # UTF-16 without a BOM: the NULs sit on one parity
+    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
+    return controls * 20 > len(head)
 
 
 def _meta_charset(body: bytes) -> str | None:
@@ -56,8 +104,6 @@ def _meta_charset(body: bytes) -> str | None:
 
 @lru_cache(maxsize=256)
 def _known_codec(name: str | None) -> str | None:
-    import codecs
-
     if not name:
         return None
     try:
@@ -111,11 +157,13 @@ def extract_html(body: bytes, declared_charset: str | None, url: str | None, cfg
 
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 def _tidy(text: str) -> str:
+    # Control characters (NUL, BEL, ESC...) are never text; resiliparse passes them through.
     # RefinedWeb keeps at most two consecutive newlines; trailing spaces carry no information.
-    lines = (line.rstrip() for line in text.strip().split("\n"))
+    lines = (line.rstrip() for line in _CONTROLS.sub("", text).strip().split("\n"))
     return _BLANK_RUNS.sub("\n\n", "\n".join(lines))
 
 
@@ -167,8 +215,9 @@ class Extractor:
     def _stop(self) -> None:
         if self._process is not None:
             self._conn.close()
-            self._process.kill()
-            self._process.join(timeout=10)
+            if self._process.pid is not None:  # a process whose start failed has nothing to kill
+                self._process.kill()
+                self._process.join(timeout=10)
             self._process = self._conn = None
 
     def __call__(self, body: bytes, declared_charset: str | None, url: str | None) -> Extracted:

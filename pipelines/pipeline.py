@@ -52,7 +52,7 @@ def build(p: beam.Pipeline, job: Job) -> None:
         | "SpreadFiles" >> beam.Reshuffle()
     )
     read = paths | "Read" >> beam.ParDo(
-        ReadRecords(job.input_format, job.columns, recipe.read.max_record_bytes, annotate)
+        ReadRecords(job.input_format, job.columns, recipe.read, annotate)
     ).with_outputs(DROPPED, ERRORS, SKIPPED, main="docs")
     # One crawl file holds thousands of pages: spread its records over all workers before extraction.
     docs = read.docs | "SpreadRecords" >> beam.Reshuffle()

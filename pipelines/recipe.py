@@ -29,7 +29,12 @@ class _Strict(BaseModel):
 
 
 class ReadConfig(_Strict):
-    max_record_bytes: int = Field(10_000_000, gt=0)
+    max_record_bytes: int = Field(10_000_000, gt=0, description="larger payloads are dropped as read:too_large")
+    max_decompressed_bytes: int = Field(
+        1 << 30, gt=0,
+        description="most bytes one record of a compressed input may inflate to (bomb guard); past it: "
+        "read:decompression_limit, and reading resumes at the next gzip member",
+    )
 
 
 class ExtractConfig(_Strict):

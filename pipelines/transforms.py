@@ -11,7 +11,8 @@ from apache_beam.metrics import Metrics
 
 from filters.transforms import DROPPED, light
 from pipelines import io
-from pipelines.extract import Extractor, ExtractTimeout
+from pipelines.extract import Extractor, ExtractTimeout, looks_binary
+from pipelines.recipe import ReadConfig
 
 ERRORS = "errors"
 SKIPPED = "skipped"
@@ -29,10 +30,10 @@ def _route(doc: dict, annotate_only: bool):
 class ReadRecords(beam.DoFn):
     """One input file (any FileSystems path) → documents, read-time drops, errors, skipped records."""
 
-    def __init__(self, input_format: str | None, columns: io.TextColumns, max_record_bytes: int, annotate_only: bool):
+    def __init__(self, input_format: str | None, columns: io.TextColumns, read: ReadConfig, annotate_only: bool):
         self.input_format = input_format
         self.columns = columns
-        self.max_record_bytes = max_record_bytes
+        self.read_cfg = read
         self.annotate_only = annotate_only
         self.read = Metrics.counter("read", "records")
         self.errors = Metrics.counter("read", "errors")
@@ -45,9 +46,11 @@ class ReadRecords(beam.DoFn):
             yield beam.pvalue.TaggedOutput(ERRORS, io.error_row(path, "file", "read:unknown_format", str(err)))
             return
         if fmt in ("warc", "wet"):
-            # FastWARC detects gzip / LZ4 / zstd itself and needs the raw bytes for per-record gzip.
+            # The reader undoes gzip / LZ4 / zstd itself: it needs the raw bytes to read gzip member by member,
+            # see a truncated or corrupt member and cap decompression.
             items = io.read_warc(path, lambda: FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED),
-                                 max_record_bytes=self.max_record_bytes)
+                                 max_record_bytes=self.read_cfg.max_record_bytes,
+                                 max_decompressed_bytes=self.read_cfg.max_decompressed_bytes)
         elif fmt == "jsonl":
             items = io.read_jsonl(path, lambda: FileSystems.open(path), self.columns)  # AUTO: .gz, .zst, .bz2
         else:
@@ -93,6 +96,10 @@ class Extract(beam.DoFn):
         body = doc.pop("html")
         if len(body) > self.cfg.max_html_bytes:
             doc["decision"] = "extract:too_large"
+            yield _route(doc, self.annotate_only)
+            return
+        if looks_binary(body):  # an image or archive labelled text/html: nothing to extract
+            doc["decision"] = "extract:binary"
             yield _route(doc, self.annotate_only)
             return
         try:

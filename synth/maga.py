@@ -463,8 +463,9 @@ def echo(text: str, template: PromptTemplate, pair: Pair | None = None) -> float
 
 
 def length_ratio(source: str, rewrite: str) -> float:
-    """Rewrite words / source words. The paper's 5 rewrites per document expand tokens 3.9x, so ~0.8
-    per rewrite on average; a summary-sized or padded-out rewrite is outside the bounds."""
+    """Rewrite words / source words, >= 0; NaN for a source without words (the rule abstains). The
+    paper's 5 rewrites per document expand tokens 3.9x, so ~0.8 per rewrite on average; a summary-sized
+    or padded-out rewrite is outside the bounds."""
     n = len(words(source))
     return len(words(rewrite)) / n if n else math.nan
 
@@ -479,8 +480,8 @@ def top_keywords(text: str, k: int = 20) -> list[str]:
 
 
 def keyword_coverage(source: str, rewrite: str, k: int = 20) -> float:
-    """Share of the source's top keywords present in the rewrite: the paper's fidelity filter (it drops
-    "extremely low keyword coverage"). NaN for a source without keywords (the rule abstains)."""
+    """Share of the source's top keywords present in the rewrite, in [0, 1]: the paper's fidelity filter
+    (it drops "extremely low keyword coverage"). NaN for a source without keywords (the rule abstains)."""
     keywords = top_keywords(source, k)
     if not keywords:
         return math.nan
@@ -489,8 +490,9 @@ def keyword_coverage(source: str, rewrite: str, k: int = 20) -> float:
 
 
 def source_copy(source: str, rewrite: str, n: int = 8) -> float:
-    """Share of the rewrite's word n-grams copied verbatim from the source: near 1 means the "rewrite"
-    is the document again, which adds no diversity (the other half of limited consistency)."""
+    """Share of the rewrite's word n-grams copied verbatim from the source, in [0, 1] (0.0 for a rewrite
+    shorter than ``n`` words): near 1 means the "rewrite" is the document again, which adds no diversity
+    (the other half of limited consistency)."""
     rw = words(rewrite)
     if len(rw) < n:
         return 0.0

@@ -166,11 +166,17 @@ def test_decoded_payloads_are_html(shared_data):
         assert docs and all(b"<html" in d["html"][:2000].lower() or b"<!doctype" in d["html"][:200].lower() for d in docs)
 
 
-def test_unreadable_file_is_an_error_row_not_a_crash(shared_data):
-    # Common Crawl's 2008 ARC dialect: neither FastWARC nor warcio can parse it.
+def test_common_crawl_2008_arc_dialect_is_read(shared_data):
+    # Common Crawl's 2008 ARC dialect, which neither FastWARC nor warcio could parse.
     path = shared_data / "warc" / "copycat" / "cc-2008-small-sample-1213893279526_0.arc"
+    assert _summary(_items(path)) == {"html": 125, "read:http_status": 14, "read:non_html": 6, "skipped:warcinfo": 1}
+
+
+def test_unreadable_file_is_an_error_row_not_a_crash(shared_data):
+    # A gzipped list of WARC paths: not an archive at all.
+    path = shared_data / "warc" / "cc-whirlwind" / "CC-MAIN-2024-22.warc.paths.gz"
     items = _items(path)
     errors = [p for k, p in items if k == "error"]
-    assert len(errors) == 1
-    assert errors[0]["reason"] == "read:parse_error" and errors[0]["source"] == str(path)
-    assert errors[0]["position"]
+    assert len(errors) == 1 and len(items) == 1
+    assert errors[0]["reason"] == "read:unknown_format" and errors[0]["source"] == str(path)
+    assert errors[0]["message"]
