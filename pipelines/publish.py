@@ -110,6 +110,9 @@ def plan_upload(output_dir: str | Path) -> UploadPlan:
         for path in sorted(folder.rglob("*"))
         if path.is_file() and not any(part.startswith(".") for part in path.relative_to(folder).parts)
     )
+    outside = [name for name, path, _ in files if not path.resolve().is_relative_to(folder)]
+    if outside:  # a symlink to /home/me/.cache/huggingface/token must never be uploaded
+        raise PublishError(f"{folder} holds links that point outside it: {', '.join(outside[:5])}; remove them.")
     names = [name for name, _, _ in files]
     if not any(name.startswith("data/") for name in names):
         raise PublishError(f"{folder} has no data files under data/; {hint}.")

@@ -58,7 +58,12 @@ def arrow_shard_path(index: int, shards: int) -> str:
 
 
 def join(root: str, relative: str) -> str:
-    return FileSystems.join(root, *relative.split("/"))
+    """``root``/``relative`` for a path this package names itself; anything that could land outside
+    ``root`` (absolute, empty, ``.`` or ``..`` parts, backslashes) is refused rather than normalised."""
+    parts = relative.split("/")
+    if "\\" in relative or ":" in parts[0] or any(part in ("", ".", "..") for part in parts):
+        raise ValueError(f"refusing to write {relative!r}: output files must stay inside {root}")
+    return FileSystems.join(root, *parts)
 
 
 def _atomic_write(path: str, write) -> int:

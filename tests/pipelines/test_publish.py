@@ -312,6 +312,14 @@ def test_card_configs_must_match_files(dataset_dir, capsys):
     assert "'data/train-*'" in capsys.readouterr().err
 
 
+def test_links_out_of_the_folder_are_refused(dataset_dir, tmp_path, capsys):
+    secret = tmp_path / "token"
+    secret.write_text("hf_not_to_be_uploaded")
+    (dataset_dir / "data" / "notes.txt").symlink_to(secret)
+    assert publish_mod.main([str(dataset_dir), "--repo-id", REPO_ID]) == 2
+    assert "point outside it: data/notes.txt" in capsys.readouterr().err
+
+
 def test_repo_id_must_be_org_slash_name(dataset_dir):
     with pytest.raises(SystemExit) as exc:
         publish_mod.main([str(dataset_dir), "--repo-id", "just-a-name"])
