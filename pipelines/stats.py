@@ -105,6 +105,7 @@ def format_synthetic(synth: dict) -> list[str]:
         f"  {'rewrites':<32}{synth['rewrites']:>10}",
     ]
     lines += [f"    {outcome:<30}{n:>10}" for outcome, n in synth["rewrite_outcomes"].items()]
+    lines.append(f"  {'tokens generated / kept':<32}{synth.get('generated_tokens', 0):>10} / {synth.get('tokens_out')}")
     lines.append(f"  {'expansion':<32}{ratio(synth['expansion']['documents']):>10} documents, "
                  f"{ratio(synth['expansion'][unit])} {unit} (out per selected in)")
     return lines

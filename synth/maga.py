@@ -579,6 +579,7 @@ class PairsOutcome:
     reason: str | None = None
     error: str | None = None
     raw: str = ""
+    generated_tokens: int = 0  # completion tokens of the ask and the re-ask, as the backend reported them
 
 
 @dataclass
@@ -595,6 +596,7 @@ class Rewrite:
     error: str | None
     provenance: dict[str, Any]
     finish_reason: str | None = None
+    generated_tokens: int = 0  # completion tokens of the rewrite (and of its judge call), as reported
 
     @property
     def outcome(self) -> str:
@@ -638,32 +640,38 @@ def propose_pairs(
     asked = [i for i, source in enumerate(sources) if words(source)]
     prompts = {i: template.render(n=config.n_pairs, document=sources[i]) for i in asked}
     generations = dict(zip(asked, generate(backend, [prompts[i] for i in asked], config.pairs_params), strict=True))
+    spent = {i: g.completion_tokens or 0 for i, g in generations.items()}
     parsed = {i: parse_pairs(g.text or "") if g.ok else None for i, g in generations.items()}
     retry = [i for i in asked if generations[i].ok and parsed[i] is None]
     if retry:
         again = [prompts[i] + reask.render(n=config.n_pairs) for i in retry]
         for i, g in zip(retry, generate(backend, again, config.pairs_params), strict=True):
             generations[i] = g
+            spent[i] += g.completion_tokens or 0
             result = parse_pairs(g.text or "") if g.ok else None
             parsed[i] = (result[0], "reask") if result else None
     outcomes = []
     for i, doc in enumerate(docs):
-        source_id = str(doc.get("id"))
-        generation = generations.get(i)
-        if generation is None:
-            outcomes.append(PairsOutcome(source_id, [], "failed", {}, reason=f"{STAGE}:empty"))
-        elif not generation.ok:
-            outcomes.append(PairsOutcome(source_id, [], "failed", {}, error=generation.error))
-        elif parsed[i] is None:
-            outcomes.append(
-                PairsOutcome(source_id, [], "failed", {}, reason=f"{STAGE}:json", raw=generation.text or "")
-            )
-        else:
-            pairs, how = parsed[i]
-            kept, counts = select_pairs(pairs, config.n_pairs, config.dedup_threshold, config.min_pair_words)
-            reason = f"{STAGE}:pairs" if len(kept) < config.min_pairs else None
-            outcomes.append(PairsOutcome(source_id, kept, how, counts, reason=reason, raw=generation.text or ""))
+        outcomes.append(_pairs_outcome(doc, generations.get(i), parsed.get(i), config))
+        outcomes[-1].generated_tokens = spent.get(i, 0)
     return outcomes
+
+
+def _pairs_outcome(
+    doc: Mapping[str, Any], generation: Generation | None, parsed: tuple[list[Pair], str] | None, config: MagaConfig
+) -> PairsOutcome:
+    """Stage (a)'s outcome for one document from its (last) generation and parse."""
+    source_id = str(doc.get("id"))
+    if generation is None:
+        return PairsOutcome(source_id, [], "failed", {}, reason=f"{STAGE}:empty")
+    if not generation.ok:
+        return PairsOutcome(source_id, [], "failed", {}, error=generation.error)
+    if parsed is None:
+        return PairsOutcome(source_id, [], "failed", {}, reason=f"{STAGE}:json", raw=generation.text or "")
+    pairs, how = parsed
+    kept, counts = select_pairs(pairs, config.n_pairs, config.dedup_threshold, config.min_pair_words)
+    reason = f"{STAGE}:pairs" if len(kept) < config.min_pairs else None
+    return PairsOutcome(source_id, kept, how, counts, reason=reason, raw=generation.text or "")
 
 
 def synthetic_id(source_id: str, pair_index: int, pair: Pair, rewrite_sha256: str, model: str) -> str:
@@ -724,6 +732,7 @@ def judge_rewrites(items: Sequence[tuple[str, Rewrite]], backend: Backend, confi
     ]
     for (_, rewrite), generation in zip(items, generate(backend, prompts, config.judge_params), strict=True):
         rewrite.scores["judge"] = parse_judge(generation.text or "") if generation.ok else math.nan
+        rewrite.generated_tokens += generation.completion_tokens or 0
 
 
 def reformulate(
@@ -778,6 +787,7 @@ def rewrite_and_check(
                 error=generation.error,
                 provenance={},
                 finish_reason=generation.finish_reason,
+                generated_tokens=generation.completion_tokens or 0,
             )
         )
     if config.judge:

@@ -124,6 +124,7 @@ def route(doc: Mapping[str, Any], output: SourceOutput, annotate_only: bool) -> 
         errors.append(_error_row(doc, f"pairs: {pairs.error}"))
     else:
         source_outcome = pairs.reason or "pairs_found"
+    stats["generated_tokens"] += pairs.generated_tokens + sum(rw.generated_tokens for rw in result.rewrites)
     stats[f"source:{source_outcome}"] += 1
     stats[f"repair:{pairs.repair}"] += 1
     stats["pairs_proposed"] += int(pairs.counts.get("proposed", 0))
@@ -211,6 +212,9 @@ def summarize(counts: Mapping[str, int], tokenizers: set[str], backend: str, mod
         "sources_expanded": counts.get("sources_expanded", 0),
         "words_out": counts.get("words_out", 0),
         "tokens_out": tokens_out,
+        # Every completion token the backend reported (pairs, re-asks, rewrites, judge), kept or not:
+        # what the run cost, next to tokens_out, what it yielded.
+        "generated_tokens": counts.get("generated_tokens", 0),
         "errors": counts.get("errors", 0),
         "expansion": {
             "documents": _ratio(kept, counts.get("documents_selected", 0)),

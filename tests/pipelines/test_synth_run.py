@@ -46,6 +46,8 @@ def test_synthetic_config_is_written_with_provenance(synth_run):
     assert synth["documents_over_cap"] == stats["kept"] - 2
     assert sum(synth["rewrite_outcomes"].values()) == synth["rewrites"] == synth["pairs_kept"]
     assert synth["synthetic_rows"] == synth["synthetic_documents"] == synth["rewrite_outcomes"]["keep"]
+    # Every LM call is paid for, kept or not: at least the pairs answers and the kept rewrites.
+    assert synth["generated_tokens"] > synth["tokens_out"] > 0
     assert stats["identity_problems"] == []  # the read funnel is untouched by the synthetic branch
     shards = sorted((out / "synthetic").glob("train-*.parquet"))
     assert shards and synth["output"]["rows"] == synth["synthetic_documents"] >= 1
