@@ -43,6 +43,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--synth", action="store_true",
                         help="also write a 'synthetic' config: MAGA rewrites of the selected kept documents "
                         "(recipe section synth; default: the embedded SmolLM2 in-process, a smoke-test model)")
+    parser.add_argument("--spread_records", choices=["auto", "always", "never"], default="auto",
+                        help="reshuffle raw records over workers before extraction (auto: on distributed "
+                        "runners, and locally when there are fewer files than workers; it holds the corpus' "
+                        "HTML in memory on the local runners)")
     parser.add_argument("--dedup_against", metavar="PATH",
                         help="near-dedup against the LSHBloom index of earlier runs at PATH (local or cloud) "
                         "and extend it with this run's documents; a new index is created if PATH has none")
@@ -100,6 +104,21 @@ def _warn_local_paths_on_remote_runner(options, paths: list[str]) -> None:
     if runner in _REMOTE_RUNNERS and local:
         print(f"warning: Dataflow workers cannot see local paths: {', '.join(local)}; use gs:// paths",
               file=sys.stderr)
+
+
+def _spread(mode: str, options, n_files: int) -> bool:
+    from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
+
+    from pipelines.pipeline import spread_records
+
+    runner = (options.view_as(StandardOptions).runner or "").lower()
+    direct = options.view_as(DirectOptions)
+    workers = direct.direct_num_workers or 1
+    if workers == 0:  # Beam's "all cores"
+        import os
+
+        workers = os.cpu_count() or 1
+    return spread_records(mode, runner, n_files, workers)
 
 
 def _plan_near_index(path: str | None, recipe, inputs: list[str], output: str):
@@ -160,6 +179,7 @@ def prepare(argv: list[str] | None = None):
         input_format=args.input_format,
         columns=TextColumns(args.text_column, args.id_column, args.url_column),
         near_index=near_index,
+        spread_records=_spread(args.spread_records, options, n_files),
     )
     print(f"recipe {recipe.name} ({recipe.hash}) on {n_files} file(s) → {job.output}"
           f"{' [annotate-only]' if job.annotate_only else ''}", file=sys.stderr)

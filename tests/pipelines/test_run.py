@@ -111,6 +111,7 @@ def test_annotate_only_keeps_everything_with_the_same_decisions(filtered, annota
 
 
 def test_rerun_with_two_workers_is_byte_identical(filtered, data_dir, tmp_path):
+    # Also spread vs not: one file on two workers spreads its records, the one-worker run does not.
     out, _ = filtered
     again = tmp_path / "again"
     _run(data_dir, again, "--set", "output.formats=[parquet, arrow]",
@@ -118,6 +119,20 @@ def test_rerun_with_two_workers_is_byte_identical(filtered, data_dir, tmp_path):
     for relative in ("data/train-00000-of-00001.parquet", "arrow/data-00000-of-00001.arrow", "stats.json",
                      "README.md", "recipe.yaml", "errors/errors-00000-of-00001.parquet"):
         assert (again / relative).read_bytes() == (out / relative).read_bytes(), relative
+
+
+@pytest.mark.parametrize("mode, runner, files, workers, spread", [
+    ("auto", "", 1, 1, False),              # one local worker: nothing to share
+    ("auto", "directrunner", 1, 2, True),   # one big file, two workers: share its records
+    ("auto", "directrunner", 40, 2, False),  # many files: per-file parallelism, bounded memory
+    ("auto", "dataflowrunner", 90000, 1, True),
+    ("never", "dataflowrunner", 1, 1, False),
+    ("always", "", 40, 1, True),
+])
+def test_when_records_are_spread(mode, runner, files, workers, spread):
+    from pipelines.pipeline import spread_records
+
+    assert spread_records(mode, runner, files, workers) is spread
 
 
 def test_stale_shards_of_an_earlier_run_are_removed(data_dir, tmp_path):
