@@ -70,7 +70,8 @@ def build(p: beam.Pipeline, job: Job) -> None:
     read = paths | "Read" >> beam.ParDo(
         ReadRecords(job.input_format, job.columns, recipe.read, annotate)
     ).with_outputs(DROPPED, ERRORS, SKIPPED, main="docs")
-    # One crawl file holds thousands of pages: spread its records over all workers before extraction.
+    # One crawl file holds thousands of pages: spread its records over the workers before extraction
+    # (unless that would only cost memory: spread_records()).
     docs = read.docs | "SpreadRecords" >> beam.Reshuffle() if job.spread_records else read.docs
     extracted = docs | "Extract" >> beam.ParDo(Extract(recipe.extract, annotate)).with_outputs(
         DROPPED, ERRORS, main="docs"
@@ -100,22 +101,12 @@ def build(p: beam.Pipeline, job: Job) -> None:
     errors = (read[ERRORS], extracted[ERRORS]) | "AllErrors" >> beam.Flatten()
     written_errors, synth_stats = errors, None
     if recipe.synth.enabled:
-        synth = (
-            final
-            | "KeptOnly" >> beam.Filter(lambda d: (d.get("decision") or "keep") == "keep")
-            | "Synthesize" >> Synthesize(recipe.synth, annotate)
-        )
-        synthetic = synth[SYNTHETIC] | "StampSynthetic" >> beam.Map(
-            lambda d, h: to_synthetic_row(dict(d, recipe_hash=h)), recipe.hash
-        )
-        synthetic_infos = synthetic | "WriteSynthetic" >> WriteShards(
-            job.output, recipe.output, directory=write.SYNTHETIC_DIR, schema=SYNTHETIC_SCHEMA
-        )
-        shard_infos = (shard_infos, synthetic_infos) | "AllShards" >> beam.Flatten()
+        synthetic = final | "Synthetic" >> SyntheticConfig(job)
+        shard_infos = (shard_infos, synthetic["shards"]) | "AllShards" >> beam.Flatten()
         # Backend failures go to errors/ with the read errors, but not into the read funnel: they are
         # about rewrites, not input records (the synth stats count them).
-        written_errors = (errors, synth[SYNTH_ERRORS]) | "WithSynthErrors" >> beam.Flatten()
-        synth_stats = synth[SYNTH_STATS]
+        written_errors = (errors, synthetic[SYNTH_ERRORS]) | "WithSynthErrors" >> beam.Flatten()
+        synth_stats = synthetic[SYNTH_STATS]
     decided = (*drops, final) | "Decided" >> beam.Flatten()
     outcomes = (
         decided | "DocOutcome" >> beam.Map(stats.outcome_of),
@@ -132,6 +123,29 @@ def build(p: beam.Pipeline, job: Job) -> None:
             synth=AsList(synth_stats) if synth_stats is not None else [],
         )
     )
+
+
+class SyntheticConfig(beam.PTransform):
+    """Curated rows → MAGA rewrites of the kept ones the recipe selects → the ``synthetic`` config's
+    shards. Outputs: ``shards`` (file infos), ``errors`` (backend failures), ``stats`` (one dict)."""
+
+    def __init__(self, job: Job):
+        super().__init__()
+        self.job = job
+
+    def expand(self, rows):
+        recipe = self.job.recipe
+        synth = (
+            rows
+            | "KeptOnly" >> beam.Filter(lambda d: (d.get("decision") or "keep") == "keep")
+            | "Synthesize" >> Synthesize(recipe.synth, self.job.annotate_only)
+        )
+        shards = (
+            synth[SYNTHETIC]
+            | "StampRecipe" >> beam.Map(lambda d, h: to_synthetic_row(dict(d, recipe_hash=h)), recipe.hash)
+            | "Write" >> WriteShards(self.job.output, recipe.output, write.SYNTHETIC_DIR, SYNTHETIC_SCHEMA)
+        )
+        return {"shards": shards, SYNTH_ERRORS: synth[SYNTH_ERRORS], SYNTH_STATS: synth[SYNTH_STATS]}
 
 
 class WriteShards(beam.PTransform):
