@@ -159,6 +159,9 @@ class SynthConfig(_Strict):
         if self.backend == "openai":
             if not self.url or not self.url.startswith(("http://", "https://")):
                 raise ValueError("synth.url: the openai backend needs the server's http(s) base URL")
+            if "@" in self.url.split("://", 1)[1].split("/", 1)[0]:
+                # The URL lands in recipe.yaml and the card: credentials belong in api_key_env.
+                raise ValueError("synth.url: no user:password@ in the URL; name the key's variable in synth.api_key_env")
             if not self.model:
                 raise ValueError("synth.model: the openai backend needs the model name the server serves")
         else:

@@ -77,6 +77,8 @@ def test_backend_settings_are_checked_together():
     assert "synth.url is for backend: openai" in _error(url="http://127.0.0.1:8000/v1")
     assert "a cloud path must be a .gguf file" in _error(model="gs://bucket/models/qwen")
     assert "never the key itself" in _error(api_key_env="sk-live-1234")
+    assert "no user:password@" in _error(backend="openai", model="m", url="https://me:sk-live@vllm.example/v1")
+    assert SynthConfig(backend="openai", model="m", url="http://10.0.0.5:8000/v1?x=a@b").url  # only the host part
     assert "extra_forbidden" in _error(temprature=0.5)
     assert "greater than or equal to 1" in _error(batch_size=0)
 
