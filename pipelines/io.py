@@ -412,12 +412,11 @@ def _archive_records(source: str, s: _Input, cap: int) -> Iterator[Item]:
     while True:  # the first non-blank line says which format this is
         line = s.readline()
         if not line:
-            damage = s.take_damage()
-            if damage:
-                yield "error", error_row(source, s.where(s.pos), damage.reason,
-                                         damage.message + ". Records before it were processed.")
-                if damage.resumable:
-                    continue
+            row, resumable = _stream_damage(source, s, s.pos)
+            if row:
+                yield "error", row
+            if resumable:
+                continue
             return
         if line.strip():
             break
@@ -431,6 +430,16 @@ def _archive_records(source: str, s: _Input, cap: int) -> Iterator[Item]:
             source, s.where(s.pos), "read:unknown_format",
             f"not a WARC or ARC file: it starts with {line[:80]!r}; check --input_format and the file",
         )
+
+
+def _stream_damage(source: str, s: _Input, at: int) -> tuple[dict | None, bool]:
+    """Where the decompressed stream ended: the error row of the damage that ended it (None for a clean
+    end of file), and whether reading can resume after it (at the next gzip member)."""
+    damage = s.take_damage()
+    if damage is None:
+        return None, False
+    row = error_row(source, s.where(at), damage.reason, damage.message + ". Records before it were processed.")
+    return row, damage.resumable
 
 
 def _damage_row(source: str, s: _Input, at: int, default: str, what: str, record_id: str = "", url: str = "") -> tuple:
@@ -451,13 +460,12 @@ def _warc_records(source: str, s: _Input, cap: int) -> Iterator[Item]:
         start = s.pos
         line = s.readline()
         if not line:
-            damage = s.take_damage()
-            if damage:
-                yield "error", error_row(source, s.where(start), damage.reason,
-                                         damage.message + ". Records before it were processed.")
-                if damage.resumable:
-                    resyncing, at_line_start = True, True
-                    continue
+            row, resumable = _stream_damage(source, s, start)
+            if row:
+                yield "error", row
+            if resumable:
+                resyncing, at_line_start = True, True
+                continue
             return
         line_start, at_line_start = at_line_start, line.endswith(b"\n")
         if not line.strip():
@@ -721,13 +729,12 @@ def _arc_records(source: str, s: _Input, cap: int) -> Iterator[Item]:
         start = s.pos
         line = s.readline()
         if not line:
-            damage = s.take_damage()
-            if damage:
-                yield "error", error_row(source, s.where(start), damage.reason,
-                                         damage.message + ". Records before it were processed.")
-                if damage.resumable:
-                    resyncing = True
-                    continue
+            row, resumable = _stream_damage(source, s, start)
+            if row:
+                yield "error", row
+            if resumable:
+                resyncing = True
+                continue
             return
         if not line.strip():
             continue
