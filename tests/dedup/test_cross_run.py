@@ -15,7 +15,7 @@ from dedup.minhash import signatures
 from dedup.transforms import DROPPED, NearDedup, near_params
 from pipelines.recipe import NearDedupConfig
 from pipelines.run import main
-from tests.dedup.test_transforms import _doc, _edit, texts  # noqa: F401 - the shared fixture
+from tests.dedup.test_transforms import _doc, _edit
 
 CFG = NearDedupConfig()
 PARAMS = near_params(CFG)

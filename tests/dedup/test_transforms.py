@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 import random
 
 import apache_beam as beam
-import pytest
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 
 from dedup.transforms import DROPPED, ExactDedup, NearDedup
 from pipelines.recipe import NearDedupConfig
-
-
-@pytest.fixture(scope="module")
-def texts(data_dir) -> list[str]:
-    rows = []
-    for line in gzip.open(data_dir / "mini.jsonl.gz", "rt"):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:  # the fixture's deliberately malformed line
-            continue
-    return [r["text"] for r in rows if isinstance(r.get("text"), str) and len(r["text"].split()) > 300][:6]
 
 
 def _edit(text: str, share: float, seed: int) -> str:

@@ -22,15 +22,7 @@ SMALL = ["synth.select=null", "synth.max_documents=2", "synth.n_pairs=2", "synth
 
 
 @pytest.fixture(scope="module")
-def synth_run(data_dir, tmp_path_factory):
-    for module in ("torch", "transformers", "gguf", "accelerate"):
-        pytest.importorskip(module, reason=f"--synth in-process needs {module} (the synth extra)")
-    from synth.backends import default_model_path
-
-    try:
-        default_model_path()
-    except FileNotFoundError as err:
-        pytest.skip(str(err))
+def synth_run(local_lm, data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("synth")
     args = ["--input", str(data_dir / "mini.warc.gz"), "--output", str(out), "-q", "--synth"]
     for item in SMALL:

@@ -214,18 +214,8 @@ def _mini_docs(n: int, chars: int) -> list[dict]:
     return docs[:n]
 
 
-def _require_local_stack() -> None:
-    for module in ("torch", "transformers", "gguf", "accelerate"):
-        pytest.importorskip(module, reason=f"in-process generation needs {module} (the synth extra)")
-    try:
-        default_model_path()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-
-
 @pytest.fixture(scope="session")
-def smol() -> TransformersBackend:
-    _require_local_stack()
+def smol(local_lm) -> TransformersBackend:
     # One thread: on a shared 2-core machine torch's default (all cores) is several times slower.
     return TransformersBackend(num_threads=1, batch_size=4).load()
 

@@ -25,7 +25,7 @@ from apache_beam.testing.util import assert_that, equal_to
 
 from schemas import ERROR_SCHEMA, SYNTHETIC_SCHEMA
 from synth import maga, serve
-from synth.backends import DEFAULT_GGUF, SamplingParams, TransformersBackend, default_model_path
+from synth.backends import DEFAULT_GGUF, SamplingParams, TransformersBackend
 from synth.config import SynthConfig
 from synth.transforms import (
     ERRORS,
@@ -272,15 +272,6 @@ def test_nothing_selected_still_gives_one_stats_dict(tmp_path):
 # ------------------------------------------------------------------------- real generation (slow)
 
 
-def _require_local_stack() -> None:
-    for module in ("torch", "transformers", "gguf", "accelerate"):
-        pytest.importorskip(module, reason=f"in-process generation needs {module} (the synth extra)")
-    try:
-        default_model_path()
-    except FileNotFoundError as exc:
-        pytest.skip(str(exc))
-
-
 #: Tiny generations (CPU, shared cores). ``min_pair_words=1`` lets SmolLM2's one-word labels through and
 #: the truncation check is off (every 48-token rewrite is cut), so a 135M model yields rewrites at all;
 #: the other checks run with their default thresholds.
@@ -307,10 +298,9 @@ def _in_process_docs() -> list[dict]:
 
 
 @pytest.mark.slow
-def test_in_process_default_model_is_deterministic_and_annotate_only_adds_the_rejected(tmp_path):
+def test_in_process_default_model_is_deterministic_and_annotate_only_adds_the_rejected(local_lm, tmp_path):
     """The out-of-the-box path (embedded GGUF, default temperature 0.7 and seed): a filter run, then an
     annotate-only run with the input reversed on two worker threads. Same rewrites, same ids, same stats."""
-    _require_local_stack()
     config = SynthConfig(**SMALL)
     docs = _in_process_docs()
     t0 = time.perf_counter()
@@ -375,9 +365,8 @@ def test_in_process_default_model_is_deterministic_and_annotate_only_adds_the_re
 
 
 @pytest.fixture(scope="module")
-def smol_dir(tmp_path_factory) -> Path:
+def smol_dir(local_lm, tmp_path_factory) -> Path:
     """The embedded model as a Hugging Face folder: what ``transformers serve`` can serve."""
-    _require_local_stack()
     return TransformersBackend(num_threads=1).load().export(tmp_path_factory.mktemp("smollm2-hf"))
 
 
