@@ -34,13 +34,11 @@ from apache_beam.io.filesystems import FileSystems
 from dedup.lshbloom import (
     INDEX_FILE,
     BloomFilter,
-    IndexMismatchError,
     IndexSpec,
     LSHBloomIndex,
-    join,
-    write_atomic,
 )
 from dedup.params import LSHParams
+from pipelines.write import join, write_text
 
 log = logging.getLogger(__name__)
 
@@ -118,12 +116,7 @@ def plan(
                 else IndexSpec.auto(params, capacity or DEFAULT_CAPACITY, **kwargs))
         return IndexPlan(path, spec, run, generation=1)
     header = LSHBloomIndex.read_header(path)
-    where = f"the index at {path}"
-    try:
-        spec = IndexSpec(params, capacity or header["capacity"], shards or header["shards"], **kwargs)
-    except (KeyError, ValueError) as err:
-        raise IndexMismatchError(f"{where}: index.json is not a webcurate LSHBloom header ({err})") from None
-    spec.check_header(header, where)
+    spec = IndexSpec.for_header(header, params, f"the index at {path}", capacity, shards, **kwargs)
     runs = tuple(header.get("runs", ()))
     if runs and runs[-1]["run_id"] == run:
         parent = header.get("parent")
@@ -174,7 +167,7 @@ def commit(index: IndexPlan, entries: list[dict]) -> dict:
     header = {**index.spec.header(count), "generation": index.generation, "files": [
         {k: e[k] for k in ("band", "shard", "file", "count", "xxh3_64")} for e in entries
     ], "parent": parent, "runs": runs}
-    write_atomic(join(index.path, INDEX_FILE), [json.dumps(header, indent=1, sort_keys=True).encode()])
+    write_text(join(index.path, INDEX_FILE), json.dumps(header, indent=1, sort_keys=True))
     removed = prune(index)
     real_bits = index.spec.params.bands * index.spec.shards * index.spec.bits
     summary = {

@@ -44,6 +44,7 @@ from apache_beam.io.filesystems import FileSystems
 from dedup import minhash
 from dedup.normalize import MASK64, fmix64, fmix64_int
 from dedup.params import LSHParams, bloom_fp, effective_fp
+from pipelines.write import atomic_write, join, write_text
 
 FORMAT = 1
 _MAGIC = b"WCBLOOM1"
@@ -59,25 +60,12 @@ class IndexMismatchError(ValueError):
     """An index on disk was built with parameters other than the ones asked for."""
 
 
-# Files go through Beam's FileSystems, so an index can live on gs:// or s3:// as well as on disk
-# (Dataflow workers share no disk). A file is written under a temporary name and renamed, so a reader
-# never sees half a filter.
-def join(root: str | os.PathLike, relative: str) -> str:
-    return FileSystems.join(str(root), *relative.split("/"))
-
-
+# Files go through Beam's FileSystems (pipelines.write), so an index can live on gs:// or s3:// as well
+# as on disk (Dataflow workers share no disk), and are written under a temporary name and renamed, so a
+# reader never sees half a filter.
 def read_bytes(path: str | os.PathLike) -> bytes:
     with FileSystems.open(str(path), compression_type=CompressionTypes.UNCOMPRESSED) as handle:
         return handle.read()
-
-
-def write_atomic(path: str | os.PathLike, parts: Iterable[bytes]) -> None:
-    directory, name = FileSystems.split(str(path))
-    tmp = FileSystems.join(directory, f".tmp-{name}")
-    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        for part in parts:
-            handle.write(part)
-    FileSystems.rename([tmp], [str(path)])
 
 
 def _is_local(path: str | os.PathLike) -> bool:
@@ -241,7 +229,12 @@ class BloomFilter:
         blob = json.dumps(header, sort_keys=True).encode()
         start = -(-(len(_MAGIC) + 8 + len(blob)) // _ALIGN) * _ALIGN
         pad = b"\0" * (start - len(_MAGIC) - 8 - len(blob))
-        write_atomic(path, [_MAGIC + len(blob).to_bytes(8, "little") + blob + pad, memoryview(self.data)])
+
+        def write(handle) -> None:
+            handle.write(_MAGIC + len(blob).to_bytes(8, "little") + blob + pad)
+            handle.write(memoryview(self.data))
+
+        atomic_write(str(path), write)
         return header
 
     @staticmethod
@@ -382,6 +375,18 @@ class IndexSpec:
         while params.filter_bits(-(-capacity // shards)) // 8 > max_filter_bytes:
             shards *= 2
         return cls(params, capacity, shards, backend)
+
+    @classmethod
+    def for_header(cls, header: dict, params: LSHParams, where: str, capacity: int | None = None,
+                   shards: int | None = None, backend: str = minhash.BACKEND) -> IndexSpec:
+        """The spec of an existing index (its ``index.json`` header): its own capacity and shards unless
+        given, checked against the header (IndexMismatchError naming every field that differs)."""
+        try:
+            spec = cls(params, capacity or header["capacity"], shards or header["shards"], backend)
+        except (KeyError, ValueError) as err:
+            raise IndexMismatchError(f"{where}: index.json is not a webcurate LSHBloom header ({err})") from None
+        spec.check_header(header, where)
+        return spec
 
     @property
     def per_filter(self) -> int:
@@ -584,7 +589,7 @@ class LSHBloomIndex:
                 head = bloom.save(join(path, name))
                 files.append({"band": j, "shard": s, "file": name, "count": bloom.count, "xxh3_64": head["xxh3_64"]})
         header = {**self.header(), "files": files}
-        write_atomic(join(path, INDEX_FILE), [json.dumps(header, indent=1, sort_keys=True).encode()])
+        write_text(join(path, INDEX_FILE), json.dumps(header, indent=1, sort_keys=True))
         self.path = path
         return path
 
@@ -608,18 +613,8 @@ class LSHBloomIndex:
     ) -> LSHBloomIndex:
         """Load an index, refusing one built with other parameters, signature scheme or (if given) capacity."""
         header = cls.read_header(path)
-        expected = {
-            "kind": "webcurate-lshbloom",
-            "format": FORMAT,
-            "params": expected_params.to_dict(),
-            "signature_scheme": minhash.scheme(backend),
-            "hashing": HASHING,
-        }
-        if capacity is not None:
-            expected["capacity"] = capacity
-        _compare(header, expected, f"the index at {path}")
-        index = cls(expected_params, header["capacity"], path, header["shards"], backend)
-        index.spec.check_header(header, f"the index at {path}")
+        spec = IndexSpec.for_header(header, expected_params, f"the index at {path}", capacity, backend=backend)
+        index = cls(expected_params, spec.capacity, path, spec.shards, backend)
         for entry in header["files"]:
             where = join(path, entry["file"])
             bloom = BloomFilter.load(where, mmap=mmap, verify=verify)

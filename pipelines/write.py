@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import posixpath
 from typing import Iterable
 
@@ -57,17 +58,19 @@ def arrow_shard_path(index: int, shards: int) -> str:
     return f"{ARROW_DIR}/data-{index:05d}-of-{shards:05d}.arrow"
 
 
-def join(root: str, relative: str) -> str:
+def join(root: str | os.PathLike, relative: str) -> str:
     """``root``/``relative`` for a path this package names itself; anything that could land outside
     ``root`` (absolute, empty, ``.`` or ``..`` parts, backslashes) is refused rather than normalised."""
     parts = relative.split("/")
     if "\\" in relative or ":" in parts[0] or any(part in ("", ".", "..") for part in parts):
         raise ValueError(f"refusing to write {relative!r}: output files must stay inside {root}")
-    return FileSystems.join(root, *parts)
+    return FileSystems.join(str(root), *parts)
 
 
-def _atomic_write(path: str, write) -> int:
-    """Write through ``write(file)`` to a temporary sibling, then rename onto ``path`` (replacing it)."""
+def atomic_write(path: str, write) -> int:
+    """Write through ``write(file)`` to a temporary sibling ``.tmp-<name>``, then rename onto ``path``
+    (replacing it), so no reader ever sees half a file; returns the file's size. Every file this project
+    writes (shards, stats, card, LSHBloom filters) goes through here."""
     directory, name = FileSystems.split(path)
     tmp = FileSystems.join(directory, f".tmp-{name}")
     with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
@@ -130,7 +133,7 @@ def write_parquet(path: str, table: pa.Table, compression: str, row_group_rows: 
             # No row group at all: `datasets` reads a 0-row row group with batch size 0 and fails.
             pq.ParquetWriter(handle, table.schema, compression=codec).close()
 
-    return _atomic_write(path, write)
+    return atomic_write(path, write)
 
 
 def write_arrow(path: str, table: pa.Table) -> int:
@@ -138,7 +141,7 @@ def write_arrow(path: str, table: pa.Table) -> int:
         with pa.ipc.new_stream(handle, table.schema) as writer:
             writer.write_table(table)
 
-    return _atomic_write(path, write)
+    return atomic_write(path, write)
 
 
 def write_errors(output: str, errors: list[dict]) -> str:
@@ -149,7 +152,7 @@ def write_errors(output: str, errors: list[dict]) -> str:
 
 
 def write_text(path: str, text: str) -> None:
-    _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def write_arrow_layout(output: str, shards: list[str], fingerprint: str, description: str) -> None:
