@@ -76,7 +76,7 @@ def atomic_write(path: str, write) -> int:
     with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
         write(handle)
     FileSystems.rename([tmp], [path])
-    return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
+    return file_size(path)
 
 
 FINGERPRINT_KEY = b"webcurate.fingerprint"
