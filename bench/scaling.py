@@ -1,7 +1,7 @@
 """Scaling of our pipeline on this machine: worker count, and corpus size against peak memory.
 
     python bench/scaling.py workers [--input bench/out/corpus/1x]            # 1 vs 2 workers, default recipe
-    python bench/scaling.py size [--sizes 1x 2x 10x] [--what-if 1x 10x] [--max-memory-gb 12] [--set ...]
+    python bench/scaling.py size [--sizes 1x 2x 10x] [--spread 1x 10x] [--max-memory-gb 12] [--set ...]
 
 ``workers``: the default recipe on the 1x corpus with ``--direct_running_mode=in_memory
 --direct_num_workers=1`` and with ``--direct_running_mode=multi_processing --direct_num_workers=2``,
@@ -13,8 +13,9 @@ corpus (24k pages) takes ~25 min with trafilatura on 2 cores, over this benchmar
 by default the size runs use ``--set extract.engine=resiliparse``: what grows with the corpus is the
 data the runner holds (raw HTML between reading and extraction, documents at each GroupByKey), not the
 extractor's working set, which is per page. A run whose tree passes ``--max-memory-gb`` is killed (the
-machine is shared) and reported as such. ``--what-if`` runs the sizes it names through bench/no_spread_run.py
-(the pipeline without its SpreadRecords Reshuffle) to measure the proposed memory fix.
+machine is shared) and reported as such. ``--spread`` also runs the sizes it names with
+``--spread_records=always`` (the raw-HTML Reshuffle a distributed runner does), to show what it costs
+the local runner.
 
 Results go to bench/out/scaling.json (one key per mode, so the two modes can run separately) and the
 chart to docs/img/scaling.png.
@@ -37,13 +38,12 @@ ONE = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 TWO = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 
 
-def run(label: str, folder: Path, beam: list[str], sets: list[str], work: Path, *, what_if: bool = False,
+def run(label: str, folder: Path, beam: list[str], sets: list[str], work: Path, *,
         max_pss_mb: float | None = None) -> dict:
     out = work / label.replace(" ", "_")
     shutil.rmtree(out, ignore_errors=True)
     inputs = sorted(str(p) for p in folder.glob("*.warc.gz"))
-    entry = [str(ROOT / "bench/no_spread_run.py")] if what_if else ["-m", "pipelines.run"]
-    cmd = [sys.executable, *entry, "-q", "--input", *inputs, "--output", str(out), *beam,
+    cmd = [sys.executable, "-m", "pipelines.run", "-q", "--input", *inputs, "--output", str(out), *beam,
            *[f"--set={s}" for s in sets]]
     print(f"{label}: {' '.join(cmd)}", flush=True)
     log = work / f"{label.replace(' ', '_')}.log"
@@ -75,10 +75,11 @@ def size(args, work: Path) -> dict:
     sets = args.set or ["extract.engine=resiliparse"]
     limit = args.max_memory_gb * 1024
     runs = {}
-    plan = [(name, False) for name in args.sizes] + [(name, True) for name in args.what_if]
-    for name, what_if in plan:
-        label = name + (" without SpreadRecords" if what_if else "")
-        runs[label] = run(label, args.corpus / name, TWO, sets, work, what_if=what_if, max_pss_mb=limit)
+    plan = [(name, False) for name in args.sizes] + [(name, True) for name in args.spread]
+    for name, spread in plan:
+        label = name + (" spread_records=always" if spread else "")
+        beam = TWO + (["--spread_records=always"] if spread else [])
+        runs[label] = run(label, args.corpus / name, beam, sets, work, max_pss_mb=limit)
     for label, r in runs.items():
         base = runs.get(label.replace(label.split(" ")[0], "1x", 1))
         if base:
@@ -92,8 +93,8 @@ def main() -> None:
     parser.add_argument("--input", type=Path, default=ROOT / "bench/out/corpus/1x")
     parser.add_argument("--corpus", type=Path, default=ROOT / "bench/out/corpus", help="folder of the <k>x corpora")
     parser.add_argument("--sizes", nargs="+", default=["1x", "2x", "10x"])
-    parser.add_argument("--what-if", nargs="*", default=[], metavar="SIZE",
-                        help="also run these sizes without SpreadRecords (bench/no_spread_run.py)")
+    parser.add_argument("--spread", nargs="*", default=[], metavar="SIZE",
+                        help="also run these sizes with --spread_records=always")
     parser.add_argument("--max-memory-gb", type=float, default=12.0, help="kill a run whose tree passes this")
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")

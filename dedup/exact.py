@@ -23,11 +23,12 @@ def text_key(text: str) -> str:
 
 
 def order_key(doc: dict, fields: tuple[str, ...] | list[str]) -> tuple[str, ...]:
-    """Sort key of the stated order in which the *first* copy of a group is the one kept."""
-    return tuple(doc.get(name) or "" for name in fields)
+    """Sort key of the stated order in which the *first* copy of a group is the one kept; the id breaks
+    ties, so the order is total and the copy kept never depends on arrival order."""
+    return (*(doc.get(name) or "" for name in fields), doc["id"])
 
 
 def pick_first(docs: list[dict], fields: tuple[str, ...] | list[str]) -> tuple[dict, list[dict]]:
     """Split a group of identical texts into the kept copy and its duplicates, by ``order_key``."""
-    ordered = sorted(docs, key=lambda d: order_key(d, fields) + (d["id"],))
+    ordered = sorted(docs, key=lambda d: order_key(d, fields))
     return ordered[0], ordered[1:]

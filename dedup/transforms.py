@@ -6,8 +6,9 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from dedup.exact import pick_first, text_key
+from dedup.exact import order_key, text_key
 from filters.transforms import DROPPED, light, split_kept
+from pipelines.packed import pack, unpack
 
 
 class ExactDedup(beam.PTransform):
@@ -16,6 +17,12 @@ class ExactDedup(beam.PTransform):
     Output: main = kept documents (plus, in annotate-only mode, duplicates marked ``dedup:exact``);
     tagged ``dropped`` = duplicates (filter mode). Documents already dropped by an earlier stage
     (annotate-only mode) pass through untouched and take no part in the grouping.
+
+    The grouping is a combine (``_FirstCopy``), not a GroupByKey: runners lift a combine, pre-combining
+    on the worker that produced the copies (Beam's combiner lifting), so of the copies of a text in one
+    bundle only the first, packed, and light records of the others reach the shuffle. Crawls repeat
+    pages (mirrors, recrawls, boilerplate pages), and each copy shuffled is text the local runner holds in
+    memory and Dataflow bills.
     """
 
     def __init__(self, order: list[str], annotate_only: bool):
@@ -28,29 +35,75 @@ class ExactDedup(beam.PTransform):
         grouped = (
             kept
             | "KeyByText" >> beam.Map(lambda d: (text_key(d["text"] or ""), d))
-            | "GroupByText" >> beam.GroupByKey()
-            | "KeepFirst" >> beam.ParDo(_KeepFirst(self.order, self.annotate_only)).with_outputs(DROPPED, main="kept")
+            | "FirstCopy" >> beam.CombinePerKey(_FirstCopy(self.order, self.annotate_only))
+            | "KeepFirst" >> beam.ParDo(_KeepFirst(self.annotate_only)).with_outputs(DROPPED, main="kept")
         )
         return {"kept": (grouped.kept, decided) | "MergeUndecided" >> beam.Flatten(), DROPPED: grouped[DROPPED]}
 
 
-class _KeepFirst(beam.DoFn):
+class _FirstCopy(beam.CombineFn):
+    """Copies of one text → [order key, packed first copy, its light record, the copies it beat].
+
+    A beaten copy is kept as its light record (filter mode: all that a drop needs downstream) or packed
+    whole (annotate-only mode writes it). The first copy is the minimum of a total order, so any split
+    into bundles and any merge order give the same result. Accumulators are extended in place where
+    Beam allows it, so a group of n copies costs O(n).
+    """
+
     def __init__(self, order: tuple[str, ...], annotate_only: bool):
         self.order = order
+        self.annotate_only = annotate_only
+
+    def create_accumulator(self):
+        return None
+
+    def add_input(self, acc, doc):
+        copy = [order_key(doc, self.order), pack(doc), light(doc), []]
+        if acc is None:
+            return copy
+        self._absorb(acc, copy)
+        return acc
+
+    def merge_accumulators(self, accumulators):
+        merged = None
+        for acc in accumulators:
+            if acc is None:
+                continue
+            if merged is None:
+                merged = [acc[0], acc[1], acc[2], list(acc[3])]  # Beam lets us mutate only the first one
+            else:
+                self._absorb(merged, acc)
+        return merged
+
+    def extract_output(self, acc):
+        _, packed, _, beaten = acc
+        return packed, beaten
+
+    def _absorb(self, acc, other) -> None:
+        """Merge ``other`` into ``acc`` (mutated; ``other`` is not)."""
+        loser = other
+        if other[0] < acc[0]:
+            loser = acc[:3]
+            acc[:3] = other[:3]
+        acc[3].append(loser[1] if self.annotate_only else loser[2])
+        acc[3].extend(other[3])
+
+
+class _KeepFirst(beam.DoFn):
+    def __init__(self, annotate_only: bool):
         self.annotate_only = annotate_only
         self.dropped = Metrics.counter("dedup", "dedup:exact")
 
     def process(self, element):
-        _, group = element
-        first, duplicates = pick_first(list(group), self.order)
+        _, (packed, beaten) = element
+        first = unpack(packed)
         yield first
-        for dup in duplicates:
-            dup = dict(dup, decision="dedup:exact", duplicate_of=first["id"])
+        for dup in beaten:
             self.dropped.inc()
             if self.annotate_only:
-                yield dup
+                yield dict(unpack(dup), decision="dedup:exact", duplicate_of=first["id"])
             else:
-                yield beam.pvalue.TaggedOutput(DROPPED, light(dup))
+                yield beam.pvalue.TaggedOutput(DROPPED, dict(dup, decision="dedup:exact", duplicate_of=first["id"]))
 
 
 class NearDedup(beam.PTransform):
@@ -92,7 +145,7 @@ class NearDedup(beam.PTransform):
             | "GroupByBandKey" >> beam.GroupByKey()
             | "LaterCopies" >> beam.FlatMap(_later_copies)
         )
-        join = {"doc": kept | "ById" >> beam.Map(lambda d: (d["id"], d)), "hit": hits}
+        join = {"doc": kept | "ById" >> beam.Map(lambda d: (d["id"], pack(d))), "hit": hits}
         if self.index is not None:
             index_hits = (
                 keyed[_DOC_KEYS]
@@ -217,7 +270,8 @@ class _MarkNear(beam.DoFn):
 
     def process(self, element):
         doc_id, grouped = element
-        (doc,) = grouped["doc"]
+        (packed,) = grouped["doc"]
+        doc = unpack(packed)
         hits = list(grouped["hit"])
         if not hits:
             yield doc

@@ -9,6 +9,7 @@ from apache_beam.metrics import Metrics
 
 from filters import quantiles
 from filters.stages import heuristic_stages, language_stage, model_stages, parse_word_list, run_stages
+from pipelines.packed import pack, unpack
 
 DROPPED = "dropped"
 log = logging.getLogger(__name__)
@@ -119,9 +120,13 @@ class PerplexitySelect(beam.PTransform):
             | "Perplexities" >> beam.Map(lambda d: d["scores"]["perplexity"]["perplexity"])
             | "Histogram" >> beam.CombineGlobally(PerplexityHistogram())
         )
-        selected = kept | "Bucket" >> beam.ParDo(
-            _Select(self.cfg, self.annotate_only), beam.pvalue.AsSingleton(histogram)
-        ).with_outputs(DROPPED, main="docs")
+        # Every document waits for the histogram: packed while it waits (pipelines/packed.py).
+        selected = (
+            kept
+            | "Pack" >> beam.Map(pack)
+            | "Bucket" >> beam.ParDo(_Select(self.cfg, self.annotate_only), beam.pvalue.AsSingleton(histogram))
+            .with_outputs(DROPPED, main="docs")
+        )
         return {"docs": (selected.docs, decided) | "Merge" >> beam.Flatten(), DROPPED: selected[DROPPED]}
 
 
@@ -130,8 +135,10 @@ class _Select(beam.DoFn):
         self.cfg = cfg
         self.annotate_only = annotate_only
 
-    def process(self, doc: dict, histogram):
+    def process(self, packed: bytes, histogram):
         from filters.perplexity import band_bounds, ccnet_bucket, perplexity_band
+
+        doc = unpack(packed)
 
         def quantile_of(q: float) -> float:
             return quantiles.quantile(histogram, q)

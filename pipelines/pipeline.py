@@ -22,6 +22,7 @@ from dedup.transforms import ExactDedup, NearDedup
 from filters.transforms import DROPPED, Curate, PerplexitySelect
 from pipelines import card, stats, write
 from pipelines.io import TextColumns
+from pipelines.packed import pack, unpack
 from pipelines.recipe import Recipe
 from pipelines.transforms import ERRORS, SKIPPED, Extract, ReadRecords
 from schemas import DOCUMENT_SCHEMA, SCHEMA_VERSION, SYNTHETIC_SCHEMA, to_row, to_synthetic_row
@@ -47,9 +48,10 @@ def spread_records(mode: str, runner: str, n_files: int, local_workers: int) -> 
 
     The reshuffle lets the workers share the extraction of one big crawl file. On a distributed runner
     it costs a shuffle of the HTML; on the local runners it holds every record of the corpus in the
-    runner's memory (measured: 2.7 GiB for 325 MB of HTML, growing with the corpus). ``auto`` spreads on
-    distributed runners, and locally only when there are fewer files than workers, where per-file
-    parallelism would leave workers idle. Output bytes do not depend on it.
+    runner's memory (measured, packed: 5.0 GiB for 3.25 GB of HTML against 1.6 GiB without it, see
+    docs/BENCHMARKS.md, scaling). ``auto`` spreads on distributed runners, and locally only when there
+    are fewer files than workers, where per-file parallelism would leave workers idle. Output bytes do
+    not depend on it.
     """
     if mode != "auto":
         return mode == "always"
@@ -72,7 +74,10 @@ def build(p: beam.Pipeline, job: Job) -> None:
     ).with_outputs(DROPPED, ERRORS, SKIPPED, main="docs")
     # One crawl file holds thousands of pages: spread its records over the workers before extraction
     # (unless that would only cost memory: spread_records()).
-    docs = read.docs | "SpreadRecords" >> beam.Reshuffle() if job.spread_records else read.docs
+    if job.spread_records:  # raw HTML compresses ~4.6×: packed for the shuffle (pipelines/packed.py)
+        docs = read.docs | "Pack" >> beam.Map(pack) | "SpreadRecords" >> beam.Reshuffle() | "Unpack" >> beam.Map(unpack)
+    else:
+        docs = read.docs
     extracted = docs | "Extract" >> beam.ParDo(Extract(recipe.extract, annotate)).with_outputs(
         DROPPED, ERRORS, main="docs"
     )
@@ -83,12 +88,15 @@ def build(p: beam.Pipeline, job: Job) -> None:
     )
     final = curated.docs
     drops = [read[DROPPED], extracted[DROPPED], curated[DROPPED]]
-    if recipe.perplexity.enabled:
-        selected = final | "PerplexitySelect" >> PerplexitySelect(recipe.perplexity, annotate)
-        final, drops = selected["docs"], drops + [selected[DROPPED]]
+    # Exact copies go before the perplexity cut-offs: CCNet's order (dedup, then LM buckets), so that the
+    # corpus quantiles describe distinct texts, not how often a page was repeated; and the copies are
+    # combined away before anything waits for the whole corpus (ExactDedup).
     if recipe.dedup.exact.enabled:
         deduped = final | "ExactDedup" >> ExactDedup(recipe.dedup.exact.order, annotate)
         final, drops = deduped["kept"], drops + [deduped[DROPPED]]
+    if recipe.perplexity.enabled:
+        selected = final | "PerplexitySelect" >> PerplexitySelect(recipe.perplexity, annotate)
+        final, drops = selected["docs"], drops + [selected[DROPPED]]
     index_summary = None
     if recipe.dedup.near.enabled:
         deduped = final | "NearDedup" >> NearDedup(recipe.dedup.near, annotate, job.near_index)
@@ -165,7 +173,9 @@ class WriteShards(beam.PTransform):
         target = self.cfg.target_shard_bytes
         total = rows | "Bytes" >> beam.Map(write.doc_bytes) | "TotalBytes" >> beam.CombineGlobally(sum)
         shards = total | "ShardCount" >> beam.Map(write.num_shards, target)
-        keyed = rows | "KeyByShard" >> beam.Map(lambda r, n: (write.shard_of(r["id"], n), r), AsSingleton(shards))
+        # Rows wait for the shard count, then for their shard: packed meanwhile (pipelines/packed.py).
+        packed = rows | "Pack" >> beam.Map(lambda r: (r["id"], pack(r)))
+        keyed = packed | "KeyByShard" >> beam.Map(lambda r, n: (write.shard_of(r[0], n), r[1]), AsSingleton(shards))
         # One marker per shard index, so a shard that happens to get no rows is still written.
         markers = shards | "Markers" >> beam.FlatMap(lambda n: [(i, None) for i in range(n)])
         return (
@@ -187,7 +197,7 @@ class _WriteShard(beam.DoFn):
 
     def process(self, element, shards: int):
         index, rows = element
-        table = write.rows_table((r for r in rows if r is not None), self.schema)
+        table = write.rows_table((unpack(r) for r in rows if r is not None), self.schema)
         text_bytes = sum(len((t or "").encode("utf-8")) for t in table.column("text").to_pylist())
         cfg = self.cfg
         primary = self.directory == write.DATA_DIR

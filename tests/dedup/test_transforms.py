@@ -79,3 +79,47 @@ def test_exact_dedup_ignores_arrival_order(texts):
     for seed in (0, 1, 2):
         kept, dropped = _run(ExactDedup(["crawl_date", "url", "id"], annotate_only=False), docs, seed)
         assert [d["id"] for d in kept] == ["q"] and dropped[0]["duplicate_of"] == "q"
+
+
+def test_exact_dedup_annotate_only_keeps_copies_whole(texts):
+    docs = [_doc(i, texts[4] if i != "r" else texts[4].upper()) for i in ("r", "s", "t")]
+    kept, dropped = _run(ExactDedup(["id"], annotate_only=True), docs, 1)
+    assert dropped == []
+    assert {d["id"]: (d["decision"], d["duplicate_of"]) for d in kept} == {
+        "r": ("keep", None), "s": ("dedup:exact", "r"), "t": ("dedup:exact", "r")}
+    assert all(d["text"] for d in kept)  # written rows, not light records
+
+
+def _combine(fn, docs: list[dict], seed: int):
+    """Run a CombineFn as a runner may: inputs split into bundles (pre-combined), then merged in any order."""
+    rng = random.Random(seed)
+    docs = rng.sample(docs, len(docs))
+    cuts = sorted(rng.sample(range(1, len(docs)), rng.randint(0, len(docs) - 1)))
+    bundles = [docs[a:b] for a, b in zip([0, *cuts], [*cuts, len(docs)])]
+    accumulators = []
+    for bundle in bundles:
+        acc = fn.create_accumulator()
+        for doc in bundle:
+            acc = fn.add_input(acc, doc)
+        accumulators.append(acc)
+    rng.shuffle(accumulators)
+    frozen = repr(accumulators[1:])
+    merged = fn.merge_accumulators(accumulators)
+    assert repr(accumulators[1:]) == frozen  # Beam allows mutating only the first accumulator
+    return fn.extract_output(merged)
+
+
+def test_first_copy_combine_does_not_depend_on_bundles_or_merge_order():
+    from dedup.transforms import _FirstCopy
+    from pipelines.packed import unpack
+
+    docs = [dict(_doc(f"d{i:02d}", "same text"), crawl_date=f"2024-{i % 5:02d}") for i in range(23)]
+    expected_first = min(docs, key=lambda d: (d["crawl_date"], d["url"], d["id"]))["id"]
+    for annotate in (False, True):
+        fn = _FirstCopy(("crawl_date", "url", "id"), annotate)
+        for seed in range(20):
+            packed, beaten = _combine(fn, docs, seed)
+            beaten = [unpack(b) for b in beaten] if annotate else beaten
+            assert unpack(packed)["id"] == expected_first
+            assert sorted(d["id"] for d in beaten) == sorted(d["id"] for d in docs if d["id"] != expected_first)
+            assert all(("text" in d) == annotate for d in beaten)  # light records in filter mode
