@@ -254,3 +254,36 @@ def test_no_secret_reaches_any_output(data_dir, tmp_path, monkeypatch, capsys):
         if path.is_file():  # Parquet is compressed: grep its decoded rows, not its bytes
             content = str(pq.read_table(path).to_pylist()).encode() if path.suffix == ".parquet" else path.read_bytes()
             assert token.encode() not in content, path
+
+
+def test_copies_are_exact_duplicates_before_the_perplexity_band(data_dir, tmp_path):
+    """Exact dedup runs before perplexity selection: the band's quantiles are over distinct texts, and
+    the copy of a page that fails the band is counted as a copy (``dedup:exact``), not as a band drop."""
+    import gzip
+
+    records = []
+    with gzip.open(data_dir / "mini.jsonl.gz", "rt", encoding="utf-8") as f:
+        for line in f:
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue  # the sample's deliberately malformed line
+    doubled = tmp_path / "doubled.jsonl"
+    doubled.write_text("".join(json.dumps(dict(r, id=r["id"] + suffix)) + "\n"
+                               for r in records for suffix in ("", "-copy")), encoding="utf-8")
+    out = tmp_path / "out"
+    assert main(["--input", str(doubled), "--output", str(out), "-q", "--annotate_only",
+                 "--set", "perplexity.select=medium", "--set", "perplexity.select_rate=0.5"]) == 0
+    rows = {r["record_id"]: r for r in pq.read_table(out / "data").to_pylist()}
+    band_drops = 0
+    for r in records:
+        pair = [rows[r["id"]], rows[r["id"] + "-copy"]]
+        decisions = sorted(d["decision"] for d in pair)
+        if decisions[0] in ("keep", "perplexity:band", "dedup:exact", "dedup:near"):  # reached dedup
+            first = next(d for d in pair if d["decision"] != "dedup:exact")
+            copy = next(d for d in pair if d is not first)
+            assert copy["decision"] == "dedup:exact" and copy["duplicate_of"] == first["id"], decisions
+            band_drops += first["decision"] == "perplexity:band"
+        else:  # both failed an earlier stage, for the same reason
+            assert decisions[0] == decisions[1]
+    assert band_drops > 0  # some first copies did fail the band, so the copies' reason was tested
