@@ -45,10 +45,12 @@ def card_data(recipe, rows: int, synthetic: bool = False) -> DatasetCardData:
     )
 
 
-def _cutoffs(cfg) -> str:
+def _cutoffs(recipe) -> str:
+    cfg = recipe.perplexity
     if cfg.bucket_cutoffs:
         return "perplexity " + " / ".join(f"{c:g}" for c in cfg.bucket_cutoffs)
-    return "percentiles " + " / ".join(f"{p:g}" for p in cfg.bucket_percentiles) + " of this corpus"
+    corpus = "this corpus's distinct texts (after exact dedup)" if recipe.dedup.exact.enabled else "this corpus"
+    return "percentiles " + " / ".join(f"{p:g}" for p in cfg.bucket_percentiles) + " of " + corpus
 
 
 def render_card(recipe, stats: dict, annotate_only: bool) -> str:
@@ -107,7 +109,7 @@ Every record read ends in exactly one outcome: `read = kept + Σ dropped + Σ er
 | extraction | {recipe.extract.engine} (timeout {recipe.extract.timeout_s:g} s, max {recipe.extract.max_html_bytes:,} bytes of HTML) |
 | language | keep {", ".join(recipe.language.keep) or "all"} with fastText lid.176 score ≥ {recipe.language.min_score:g} |
 | quality model | {"fastText " + (recipe.quality.model or "quality_en.ftz (shipped)") + ", score = P(high quality)" + ("; rules: " + ", ".join(f"`{r}`" for r in recipe.quality.parsed_rules()) if recipe.quality.rules else "; annotate only") if recipe.quality.enabled else "off"} |
-| perplexity | {("KenLM " + (recipe.perplexity.model or "kenlm_en_wiki.binary (shipped)") + f", CCNet buckets at {_cutoffs(recipe.perplexity)}" + (f"; keeps the {recipe.perplexity.select} band at rate {recipe.perplexity.select_rate:g}" if recipe.perplexity.select != "none" else "")) if recipe.perplexity.enabled else "off"} |
+| perplexity | {("KenLM " + (recipe.perplexity.model or "kenlm_en_wiki.binary (shipped)") + f", CCNet buckets at {_cutoffs(recipe)}" + (f"; keeps the {recipe.perplexity.select} band at rate {recipe.perplexity.select_rate:g}" if recipe.perplexity.select != "none" else "")) if recipe.perplexity.enabled else "off"} |
 | exact dedup | {"on, kept copy = first by " + ", ".join(recipe.dedup.exact.order) if recipe.dedup.exact.enabled else "off"} |
 | near dedup | {f"MinHash LSH, Jaccard ≥ {recipe.dedup.near.threshold:g}, {recipe.dedup.near.num_perm} permutations, word {recipe.dedup.near.ngram}-grams; kept copy = highest quality, then id" if recipe.dedup.near.enabled else "off"} |
 
