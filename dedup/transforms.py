@@ -20,7 +20,7 @@ class ExactDedup(beam.PTransform):
 
     The grouping is a combine (``_FirstCopy``), not a GroupByKey: runners lift a combine, pre-combining
     on the worker that produced the copies (Beam's combiner lifting), so of the copies of a text in one
-    bundle only the first, packed, and light records of the others reach the shuffle. Crawls repeat
+    bundle only the first, packed, and (filter mode) light records of the others reach the shuffle. Crawls repeat
     pages (mirrors, recrawls, boilerplate pages), and each copy shuffled is text the local runner holds in
     memory and Dataflow bills.
     """
@@ -45,7 +45,8 @@ class _FirstCopy(beam.CombineFn):
     """Copies of one text → [order key, packed first copy, its light record, the copies it beat].
 
     A beaten copy is kept as its light record (filter mode: all that a drop needs downstream) or packed
-    whole (annotate-only mode writes it). The first copy is the minimum of a total order, so any split
+    whole (annotate-only mode writes it); a copy that arrives after the first is never packed in filter
+    mode. The first copy is the minimum of a total order, so any split
     into bundles and any merge order give the same result. Accumulators are extended in place where
     Beam allows it, so a group of n copies costs O(n).
     """
@@ -58,19 +59,24 @@ class _FirstCopy(beam.CombineFn):
         return None
 
     def add_input(self, acc, doc):
-        copy = [order_key(doc, self.order), pack(doc), light(doc), []]
+        key = order_key(doc, self.order)
+        if acc is not None and not key < acc[0]:  # a later copy: keep only what a beaten copy needs
+            acc[3].append(pack(doc) if self.annotate_only else light(doc))
+            return acc
+        first = [key, pack(doc), light(doc), []]
         if acc is None:
-            return copy
-        self._absorb(acc, copy)
+            return first
+        self._absorb(acc, first)
         return acc
 
     def merge_accumulators(self, accumulators):
-        merged = None
+        accumulators = iter(accumulators)
+        merged = next(accumulators, None)  # Beam lets us mutate the first accumulator, and only it
         for acc in accumulators:
             if acc is None:
                 continue
             if merged is None:
-                merged = [acc[0], acc[1], acc[2], list(acc[3])]  # Beam lets us mutate only the first one
+                merged = [acc[0], acc[1], acc[2], list(acc[3])]  # not the first: copied, not mutated
             else:
                 self._absorb(merged, acc)
         return merged

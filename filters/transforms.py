@@ -120,9 +120,14 @@ class PerplexitySelect(beam.PTransform):
             | "Perplexities" >> beam.Map(lambda d: d["scores"]["perplexity"]["perplexity"])
             | "Histogram" >> beam.CombineGlobally(PerplexityHistogram())
         )
+        # Annotate-only: the copies exact dedup (which runs first) marked passed every earlier stage, so
+        # they get their bucket like any other score, but stay out of the quantiles and the band.
+        copies, decided = decided | "SplitCopies" >> beam.Partition(
+            lambda d, _: 0 if d.get("decision") == "dedup:exact" else 1, 2)
         # Every document waits for the histogram: packed while it waits (pipelines/packed.py).
         selected = (
-            kept
+            (kept, copies)
+            | "WithCopies" >> beam.Flatten()
             | "Pack" >> beam.Map(pack)
             | "Bucket" >> beam.ParDo(_Select(self.cfg, self.annotate_only), beam.pvalue.AsSingleton(histogram))
             .with_outputs(DROPPED, main="docs")
@@ -147,6 +152,9 @@ class _Select(beam.DoFn):
         ppl = doc["scores"]["perplexity"]["perplexity"]
         cutoffs = cfg.bucket_cutoffs or tuple(quantile_of(p / 100) for p in cfg.bucket_percentiles)
         doc = dict(doc, ccnet_bucket=ccnet_bucket(ppl, cutoffs))
+        if doc.get("decision") == "dedup:exact":  # an annotated copy: bucketed, already decided
+            yield doc
+            return
         if cfg.select != "none" and not perplexity_band(ppl, *band_bounds(quantile_of, cfg.select, cfg.select_rate)):
             doc["decision"] = "perplexity:band"
             Metrics.counter("drop", "perplexity:band").inc()

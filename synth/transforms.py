@@ -32,6 +32,7 @@ import xxhash
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
+from pipelines.packed import pack, unpack
 from schemas.synthetic import to_synthetic_row
 from synth import maga
 from synth.config import Selection, SynthConfig
@@ -308,9 +309,10 @@ class _Select(beam.DoFn):
 
 
 class _WithinCap(beam.DoFn):
-    def process(self, doc: dict, chosen: frozenset):
-        if doc["id"] in chosen:
-            yield doc
+    def process(self, element: tuple[str, bytes], chosen: frozenset):
+        doc_id, packed = element
+        if doc_id in chosen:
+            yield unpack(packed)
         else:
             yield beam.pvalue.TaggedOutput(_STAT, {"documents_over_cap": 1})
 
@@ -348,8 +350,11 @@ class CapDocuments(beam.PTransform):
             | "Smallest" >> beam.combiners.Top.Smallest(self.n)
             | "IdSet" >> beam.Map(lambda top: frozenset(i for _, i in top))
         )
-        capped = docs | "WithinCap" >> beam.ParDo(_WithinCap(), beam.pvalue.AsSingleton(chosen)).with_outputs(
-            _STAT, main="docs"
+        # Every selected document waits for the chosen set: packed meanwhile (pipelines/packed.py).
+        capped = (
+            docs
+            | "Pack" >> beam.Map(lambda d: (str(d["id"]), pack(d)))
+            | "WithinCap" >> beam.ParDo(_WithinCap(), beam.pvalue.AsSingleton(chosen)).with_outputs(_STAT, main="docs")
         )
         return capped.docs, capped[_STAT]
 
@@ -376,10 +381,11 @@ class DeterministicBatches(beam.PTransform):
         )
         return (
             docs
-            | "KeyByGroup"
-            >> beam.Map(lambda d, g: (stable_hash(str(d["id"]), "synth-batch") % g, d), beam.pvalue.AsSingleton(groups))
+            | "Pack" >> beam.Map(lambda d: (str(d["id"]), pack(d)))  # packed while waiting for the count
+            | "KeyByGroup" >> beam.Map(lambda kv, g: (stable_hash(kv[0], "synth-batch") % g, kv[1]),
+                                       beam.pvalue.AsSingleton(groups))
             | "Group" >> beam.GroupByKey()
-            | "Cut" >> beam.FlatMap(lambda kv: batches(kv[1], size))
+            | "Cut" >> beam.FlatMap(lambda kv: batches(map(unpack, kv[1]), size))
         )
 
 

@@ -275,6 +275,11 @@ def test_copies_are_exact_duplicates_before_the_perplexity_band(data_dir, tmp_pa
     assert main(["--input", str(doubled), "--output", str(out), "-q", "--annotate_only",
                  "--set", "perplexity.select=medium", "--set", "perplexity.select_rate=0.5"]) == 0
     rows = {r["record_id"]: r for r in pq.read_table(out / "data").to_pylist()}
+    by_id = {r["id"]: r for r in rows.values()}
+    copies = [r for r in rows.values() if r["decision"] == "dedup:exact"]
+    # annotate-only keeps every score: a copy (the same text) has its first copy's bucket
+    assert copies and all(c["ccnet_bucket"] is not None
+                          and c["ccnet_bucket"] == by_id[c["duplicate_of"]]["ccnet_bucket"] for c in copies)
     band_drops = 0
     for r in records:
         pair = [rows[r["id"]], rows[r["id"] + "-copy"]]
