@@ -20,9 +20,9 @@ class ExactDedup(beam.PTransform):
 
     The grouping is a combine (``_FirstCopy``), not a GroupByKey: runners lift a combine, pre-combining
     on the worker that produced the copies (Beam's combiner lifting), so of the copies of a text in one
-    bundle only the first, packed, and (filter mode) light records of the others reach the shuffle. Crawls repeat
-    pages (mirrors, recrawls, boilerplate pages), and each copy shuffled is text the local runner holds in
-    memory and Dataflow bills.
+    bundle only the first, packed, and (filter mode) light records of the others reach the shuffle.
+    Crawls repeat pages (mirrors, recrawls, boilerplate pages), and each copy shuffled is text the local
+    runner holds in memory and Dataflow bills.
     """
 
     def __init__(self, order: list[str], annotate_only: bool):
@@ -44,11 +44,10 @@ class ExactDedup(beam.PTransform):
 class _FirstCopy(beam.CombineFn):
     """Copies of one text → [order key, packed first copy, its light record, the copies it beat].
 
-    A beaten copy is kept as its light record (filter mode: all that a drop needs downstream) or packed
-    whole (annotate-only mode writes it); a copy that arrives after the first is never packed in filter
-    mode. The first copy is the minimum of a total order, so any split
-    into bundles and any merge order give the same result. Accumulators are extended in place where
-    Beam allows it, so a group of n copies costs O(n).
+    A beaten copy is kept as its light record (filter mode: all that a drop needs downstream; a copy
+    arriving after the first is never packed) or packed whole (annotate-only mode writes it). The first
+    copy is the minimum of a total order, so any split into bundles and any merge order give the same
+    result. Accumulators are extended in place where Beam allows it, so a group of n copies costs O(n).
     """
 
     def __init__(self, order: tuple[str, ...], annotate_only: bool):
