@@ -8,7 +8,7 @@ from apache_beam.metrics import Metrics
 
 from dedup.exact import order_key, text_key
 from filters.transforms import DROPPED, light, split_kept
-from pipelines.packed import pack, unpack
+from pipelines.packed import by_id, pack, unpack
 
 
 class ExactDedup(beam.PTransform):
@@ -150,7 +150,7 @@ class NearDedup(beam.PTransform):
             | "GroupByBandKey" >> beam.GroupByKey()
             | "LaterCopies" >> beam.FlatMap(_later_copies)
         )
-        join = {"doc": kept | "ById" >> beam.Map(lambda d: (d["id"], pack(d))), "hit": hits}
+        join = {"doc": kept | "ById" >> beam.Map(by_id), "hit": hits}
         if self.index is not None:
             index_hits = (
                 keyed[_DOC_KEYS]

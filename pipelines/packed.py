@@ -31,3 +31,8 @@ def pack(value: Any) -> bytes:
 def unpack(blob: bytes) -> Any:
     """The value ``pack`` was given."""
     return pickle.loads(zlib.decompress(blob))
+
+
+def by_id(doc: dict) -> tuple[str, bytes]:
+    """(id, packed document): a document waiting for a join, a cap or a count that is keyed by its id."""
+    return str(doc["id"]), pack(doc)

@@ -22,7 +22,7 @@ from dedup.transforms import ExactDedup, NearDedup
 from filters.transforms import DROPPED, Curate, PerplexitySelect
 from pipelines import card, stats, write
 from pipelines.io import TextColumns
-from pipelines.packed import pack, unpack
+from pipelines.packed import by_id, pack, unpack
 from pipelines.recipe import Recipe
 from pipelines.transforms import ERRORS, SKIPPED, Extract, ReadRecords
 from schemas import DOCUMENT_SCHEMA, SCHEMA_VERSION, SYNTHETIC_SCHEMA, to_row, to_synthetic_row
@@ -174,7 +174,7 @@ class WriteShards(beam.PTransform):
         total = rows | "Bytes" >> beam.Map(write.doc_bytes) | "TotalBytes" >> beam.CombineGlobally(sum)
         shards = total | "ShardCount" >> beam.Map(write.num_shards, target)
         # Rows wait for the shard count, then for their shard: packed meanwhile (pipelines/packed.py).
-        packed = rows | "Pack" >> beam.Map(lambda r: (r["id"], pack(r)))
+        packed = rows | "Pack" >> beam.Map(by_id)
         keyed = packed | "KeyByShard" >> beam.Map(lambda r, n: (write.shard_of(r[0], n), r[1]), AsSingleton(shards))
         # One marker per shard index, so a shard that happens to get no rows is still written.
         markers = shards | "Markers" >> beam.FlatMap(lambda n: [(i, None) for i in range(n)])

@@ -32,7 +32,7 @@ import xxhash
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
-from pipelines.packed import pack, unpack
+from pipelines.packed import by_id, unpack
 from schemas.synthetic import to_synthetic_row
 from synth import maga
 from synth.config import Selection, SynthConfig
@@ -353,7 +353,7 @@ class CapDocuments(beam.PTransform):
         # Every selected document waits for the chosen set: packed meanwhile (pipelines/packed.py).
         capped = (
             docs
-            | "Pack" >> beam.Map(lambda d: (str(d["id"]), pack(d)))
+            | "Pack" >> beam.Map(by_id)
             | "WithinCap" >> beam.ParDo(_WithinCap(), beam.pvalue.AsSingleton(chosen)).with_outputs(_STAT, main="docs")
         )
         return capped.docs, capped[_STAT]
@@ -381,7 +381,7 @@ class DeterministicBatches(beam.PTransform):
         )
         return (
             docs
-            | "Pack" >> beam.Map(lambda d: (str(d["id"]), pack(d)))  # packed while waiting for the count
+            | "Pack" >> beam.Map(by_id)  # packed while waiting for the count
             | "KeyByGroup" >> beam.Map(lambda kv, g: (stable_hash(kv[0], "synth-batch") % g, kv[1]),
                                        beam.pvalue.AsSingleton(groups))
             | "Group" >> beam.GroupByKey()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 
-from pipelines.packed import pack, unpack
+from pipelines.packed import by_id, pack, unpack
 
 
 def _real_text(data_dir) -> str:
@@ -33,3 +33,9 @@ def test_packed_text_is_smaller_than_its_pickle(data_dir):
     text = _real_text(data_dir)
     doc = {"id": "a", "text": text}
     assert len(pack(doc)) < 0.6 * len(pickle.dumps(doc))
+
+
+def test_by_id_keys_the_packed_document_by_its_id():
+    doc = {"id": "abc", "text": "x"}
+    key, packed = by_id(doc)
+    assert key == "abc" and unpack(packed) == doc
