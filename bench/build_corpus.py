@@ -17,7 +17,7 @@ Why this shape:
 * Payloads are the sources' bytes, with HTTP transfer and content encodings undone (so FastWARC, which
   our pipeline reads with, and warcio, which datatrove reads with, see the same page), wrapped as
   ``HTTP/1.1 200`` responses. Pages from WARC files keep their own HTTP headers (minus the encodings);
-  gold-set pages get ``Content-Type: text/html`` with the charset of ``pipelines.build_sample``'s
+  gold-set pages get ``Content-Type: text/html`` with the charset of ``bench/build_sample.py``'s
   rule. Every record carries ``WARC-Identified-Payload-Type: text/html`` as Common Crawl's do (datatrove
   sniffs with libmagic otherwise).
 * Several files, records dealt round-robin after a seeded shuffle: datatrove parallelizes by file, so a
@@ -45,7 +45,7 @@ from urllib.parse import quote
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipelines.build_sample import clean_url, http_charset
+from build_sample import clean_url, http_charset  # bench/, beside this script
 
 ROOT = Path(__file__).resolve().parents[1]
 SEED = "webcurate-bench-corpus-v1"

@@ -111,10 +111,10 @@ def our_reasons(inputs: list[str], record_ids: set[str], sets: list[str], kept_t
 
 def record_ids(inputs: list[str]) -> list[str]:
     """WARC-Record-IDs of the corpus's documents, in file order (every record is an HTML response)."""
-    from pipelines import io
+    from pipelines import readers
 
     return [d["record_id"] for path in inputs
-            for kind, d in io.read_warc(path, lambda p=path: open(p, "rb"), max_record_bytes=10**8) if kind == "doc"]
+            for kind, d in readers.read_warc(path, lambda p=path: open(p, "rb"), max_record_bytes=10**8) if kind == "doc"]
 
 
 def agreement(inputs: list[str], every: list[str], ours_name: str, work: Path) -> dict:

@@ -20,11 +20,10 @@ import json
 import re
 import time
 from collections import Counter
-from dataclasses import replace
 from pathlib import Path
 
 from pipelines.extract import decode_html, extract_html
-from pipelines.recipe import ExtractConfig
+from pipelines.extract import ExtractConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 _TOKEN = re.compile(r"\w+", re.UNICODE)

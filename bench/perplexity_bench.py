@@ -40,15 +40,15 @@ from filters.perplexity import (  # noqa: E402
     normalize,
     sample_quantiles,
 )
-from pipelines import io  # noqa: E402
+from pipelines import readers  # noqa: E402
 from pipelines.extract import extract_html  # noqa: E402
-from pipelines.recipe import ExtractConfig  # noqa: E402
+from pipelines.extract import ExtractConfig  # noqa: E402
 
 
 def extracted_documents(warc: Path, engine: str) -> list[dict]:
     cfg = ExtractConfig(engine=engine, timeout_s=0)
     docs = []
-    for kind, doc in io.read_warc(str(warc), lambda: open(warc, "rb"), max_record_bytes=10**7):
+    for kind, doc in readers.read_warc(str(warc), lambda: open(warc, "rb"), max_record_bytes=10**7):
         if kind != "doc" or doc.get("decision") or not doc.get("html"):
             continue
         text = extract_html(doc["html"], doc["charset"], doc["url"], cfg).text

@@ -6,7 +6,7 @@
 One process calls, in pipeline order, the pure functions the DoFns wrap, on the benchmark corpus, in
 filter mode with the default recipe (``--set`` overrides it as ``pipelines.run`` does):
 
-  read       pipelines.io.read_warc (FastWARC; what ReadRecords runs)
+  read       pipelines.readers.read_warc (FastWARC; what ReadRecords runs)
   decode     pipelines.extract.decode_html (charset: HTTP → <meta> → uchardet), timed alone
   extract    pipelines.extract.extract_html minus decode: trafilatura (+ its metadata pass) and _tidy
   ipc        a sample of the pages through the Extractor's worker process (Pipe): CPU of the calling
@@ -74,11 +74,11 @@ def _overrides(pairs: list[str]) -> dict:
 
 
 def read_docs(paths: list[str], clock: Clock, max_record_bytes: int) -> list[dict]:
-    from pipelines import io
+    from pipelines import readers
 
     docs = []
     for path in paths:
-        items = clock.timed("read", lambda: list(io.read_warc(path, lambda: open(path, "rb"), max_record_bytes=max_record_bytes)))
+        items = clock.timed("read", lambda: list(readers.read_warc(path, lambda: open(path, "rb"), max_record_bytes=max_record_bytes)))
         docs += [payload for kind, payload in items if kind == "doc"]
     return docs
 
@@ -130,12 +130,12 @@ def extract_all(docs: list[dict], clock: Clock, cfg, ipc_sample: int) -> dict[st
 
 
 def build_stages(recipe, clock: Clock):
-    from filters.langid import load_model
-    from filters.stages import heuristic_stages, language_stage, model_stages
+    """The recipe's per-document stages, bound as Curate binds them (pipelines/registry.py)."""
+    from filters.stages import bind
+    from pipelines.registry import enabled_stages
 
     def load():
-        lang = recipe.language
-        return [language_stage(load_model(), lang.keep, lang.min_score)] + heuristic_stages(recipe) + model_stages(recipe)
+        return [bind(spec, cfg) for spec, cfg in enabled_stages(recipe) if spec.per_document]
 
     return clock.timed("model_load", load)
 

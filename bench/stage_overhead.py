@@ -31,12 +31,11 @@ SAMPLE = ROOT / "pipelines" / "data" / "sample.warc.gz"
 
 
 def load_texts(copies: int) -> list[str]:
-    from pipelines import io
-    from pipelines.extract import extract_html
-    from pipelines.recipe import ExtractConfig
+    from pipelines import readers
+    from pipelines.extract import ExtractConfig, extract_html
 
     cfg = ExtractConfig(timeout_s=0, metadata=False)
-    docs = [p for k, p in io.read_warc(str(SAMPLE), lambda: open(SAMPLE, "rb"), max_record_bytes=10**7)
+    docs = [p for k, p in readers.read_warc(str(SAMPLE), lambda: open(SAMPLE, "rb"), max_record_bytes=10**7)
             if k == "doc" and "html" in p]
     texts = [extract_html(d["html"], d["charset"], d["url"], cfg).text for d in docs]
     return [t for t in texts if t.strip()] * copies
@@ -48,13 +47,14 @@ class _Stage(beam.DoFn):
         self.stages = None
 
     def setup(self):
-        from filters import perplexity, quality
-        from filters.stages import perplexity_stage, quality_stage
+        from filters.config import PerplexityConfig, QualityConfig
+        from filters.registry import PERPLEXITY, QUALITY
+        from filters.stages import bind
 
         self.stages = {
             "none": [],
-            "quality": [quality_stage(quality.load_model(), ())],
-            "perplexity": [perplexity_stage(perplexity.load_model(), ())],
+            "quality": [bind(QUALITY, QualityConfig())],
+            "perplexity": [bind(PERPLEXITY, PerplexityConfig())],
         }[self.which]
 
     def process(self, batch):

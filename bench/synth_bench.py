@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from synth import maga  # noqa: E402
 from synth.backends import OpenAIBackend, SamplingParams, TransformersBackend  # noqa: E402
-from synth.serve import transformers_serve  # noqa: E402
+from tests.synth.local_server import transformers_serve  # noqa: E402
 
 FIXED_PAIRS = [
     maga.Pair(

@@ -38,7 +38,7 @@ from dedup.lshbloom import (
     LSHBloomIndex,
 )
 from dedup.params import LSHParams
-from pipelines.write import join, write_text
+from schemas.files import join, write_text
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,3 @@ def order_key(doc: dict, fields: tuple[str, ...] | list[str]) -> tuple[str, ...]
     ties, so the order is total and the copy kept never depends on arrival order."""
     return (*(doc.get(name) or "" for name in fields), doc["id"])
 
-
-def pick_first(docs: list[dict], fields: tuple[str, ...] | list[str]) -> tuple[dict, list[dict]]:
-    """Split a group of identical texts into the kept copy and its duplicates, by ``order_key``."""
-    ordered = sorted(docs, key=lambda d: order_key(d, fields))
-    return ordered[0], ordered[1:]

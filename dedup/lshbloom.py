@@ -44,7 +44,7 @@ from apache_beam.io.filesystems import FileSystems
 from dedup import minhash
 from dedup.normalize import MASK64, fmix64, fmix64_int
 from dedup.params import LSHParams, bloom_fp, effective_fp
-from pipelines.write import atomic_write, join, write_text
+from schemas.files import atomic_write, join, write_text
 
 FORMAT = 1
 _MAGIC = b"WCBLOOM1"

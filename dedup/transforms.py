@@ -6,17 +6,19 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
+from dedup.config import ExactDedupConfig, NearDedupConfig
 from dedup.exact import order_key, text_key
-from filters.transforms import DROPPED, light, split_kept
-from pipelines.packed import by_id, pack, unpack
+from schemas.outcomes import DOCS, DROPPED, light
+from schemas.packed import by_id, pack, unpack
+from schemas.routing import outputs, route, split_kept
 
 
 class ExactDedup(beam.PTransform):
     """Group documents by normalized-text hash; keep the first of each group by a stated order.
 
-    Output: main = kept documents (plus, in annotate-only mode, duplicates marked ``dedup:exact``);
-    tagged ``dropped`` = duplicates (filter mode). Documents already dropped by an earlier stage
-    (annotate-only mode) pass through untouched and take no part in the grouping.
+    Outputs (the stage contract): ``docs`` = kept documents (plus, in annotate-only mode, duplicates marked
+    ``dedup:exact``); ``dropped`` = duplicates (filter mode); ``errors`` empty. Documents already dropped
+    by an earlier stage (annotate-only mode) pass through untouched and take no part in the grouping.
 
     The grouping is a combine (``_FirstCopy``), not a GroupByKey: runners lift a combine, pre-combining
     on the worker that produced the copies (Beam's combiner lifting), so of the copies of a text in one
@@ -25,9 +27,9 @@ class ExactDedup(beam.PTransform):
     runner holds in memory and Dataflow bills.
     """
 
-    def __init__(self, order: list[str], annotate_only: bool):
+    def __init__(self, config: ExactDedupConfig, annotate_only: bool):
         super().__init__()
-        self.order = tuple(order)
+        self.order = tuple(config.order)
         self.annotate_only = annotate_only
 
     def expand(self, docs):
@@ -36,9 +38,9 @@ class ExactDedup(beam.PTransform):
             kept
             | "KeyByText" >> beam.Map(lambda d: (text_key(d["text"] or ""), d))
             | "FirstCopy" >> beam.CombinePerKey(_FirstCopy(self.order, self.annotate_only))
-            | "KeepFirst" >> beam.ParDo(_KeepFirst(self.annotate_only)).with_outputs(DROPPED, main="kept")
+            | "KeepFirst" >> beam.ParDo(_KeepFirst(self.annotate_only)).with_outputs(DROPPED, main=DOCS)
         )
-        return {"kept": (grouped.kept, decided) | "MergeUndecided" >> beam.Flatten(), DROPPED: grouped[DROPPED]}
+        return outputs((grouped[DOCS], decided) | "MergeUndecided" >> beam.Flatten(), grouped[DROPPED])
 
 
 class _FirstCopy(beam.CombineFn):
@@ -97,18 +99,14 @@ class _FirstCopy(beam.CombineFn):
 class _KeepFirst(beam.DoFn):
     def __init__(self, annotate_only: bool):
         self.annotate_only = annotate_only
-        self.dropped = Metrics.counter("dedup", "dedup:exact")
 
     def process(self, element):
         _, (packed, beaten) = element
         first = unpack(packed)
         yield first
-        for dup in beaten:
-            self.dropped.inc()
-            if self.annotate_only:
-                yield dict(unpack(dup), decision="dedup:exact", duplicate_of=first["id"])
-            else:
-                yield beam.pvalue.TaggedOutput(DROPPED, dict(dup, decision="dedup:exact", duplicate_of=first["id"]))
+        for dup in beaten:  # packed whole (annotate-only) or a light record (filter mode)
+            dup = unpack(dup) if self.annotate_only else dup
+            yield route(dict(dup, decision="dedup:exact", duplicate_of=first["id"]), self.annotate_only)
 
 
 class NearDedup(beam.PTransform):
@@ -127,12 +125,13 @@ class NearDedup(beam.PTransform):
     (band, shard) of the persisted LSHBloom index: each group reads one filter of the earlier runs and
     flags the documents it already holds (``dedup:near`` without ``duplicate_of``); the band keys of the
     documents kept are then added to a new generation of the index, committed in one last step.
-    Output ``index``: that step's summary (nothing without a plan).
+    Outputs: the stage contract's ``docs``, ``dropped``, ``errors`` (empty), and with a plan ``index``, the
+    commit step's summary.
     """
 
-    def __init__(self, cfg, annotate_only: bool, index=None):
+    def __init__(self, config: NearDedupConfig, annotate_only: bool, index=None):
         super().__init__()
-        self.cfg = cfg
+        self.config = config
         self.annotate_only = annotate_only
         self.index = index
 
@@ -141,7 +140,7 @@ class NearDedup(beam.PTransform):
         keyed = (
             kept
             | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=256)
-            | "BandKeys" >> beam.ParDo(_BandKeys(self.cfg, with_doc_keys=self.index is not None)).with_outputs(
+            | "BandKeys" >> beam.ParDo(_BandKeys(self.config, with_doc_keys=self.index is not None)).with_outputs(
                 _DOC_KEYS, main="bands"
             )
         )
@@ -164,10 +163,10 @@ class NearDedup(beam.PTransform):
             join
             | "JoinHits" >> beam.CoGroupByKey()
             | "Decide" >> beam.ParDo(_MarkNear(self.annotate_only, self.index)).with_outputs(
-                DROPPED, _INSERT, main="kept"
+                DROPPED, _INSERT, main=DOCS
             )
         )
-        out = {"kept": (joined.kept, decided) | "MergeUndecided" >> beam.Flatten(), DROPPED: joined[DROPPED]}
+        out = outputs((joined[DOCS], decided) | "MergeUndecided" >> beam.Flatten(), joined[DROPPED])
         if self.index is not None:
             out["index"] = joined[_INSERT] | "ExtendIndex" >> _ExtendIndex(self.index)
         return out
@@ -178,13 +177,6 @@ _INSERT = "insert"
 _CHUNK = 65_536  # keys per Bloom filter call: bounded memory however large a (band, shard) group is
 
 
-def near_params(cfg):
-    """LSH parameters of a recipe's ``dedup.near`` section."""
-    from dedup.params import LSHParams
-
-    return LSHParams.for_threshold(cfg.threshold, cfg.num_perm, p_effective=cfg.p_effective, ngram=cfg.ngram)
-
-
 def order_of(doc: dict) -> tuple[float, str]:
     """Stated order of near-dedup: best quality first, then id."""
     quality = (doc.get("scores") or {}).get("quality") or {}
@@ -192,13 +184,13 @@ def order_of(doc: dict) -> tuple[float, str]:
 
 
 class _BandKeys(beam.DoFn):
-    def __init__(self, cfg, with_doc_keys: bool = False):
-        self.cfg = cfg
+    def __init__(self, config: NearDedupConfig, with_doc_keys: bool = False):
+        self.config = config
         self.with_doc_keys = with_doc_keys
         self.params = None
 
     def setup(self):
-        self.params = near_params(self.cfg)
+        self.params = self.config.lsh_params()
 
     def process(self, batch: list[dict]):
         from dedup.lshbloom import band_keys
@@ -271,7 +263,6 @@ class _MarkNear(beam.DoFn):
     def __init__(self, annotate_only: bool, index=None):
         self.annotate_only = annotate_only
         self.index = index
-        self.dropped = Metrics.counter("dedup", "dedup:near")
 
     def process(self, element):
         doc_id, grouped = element
@@ -290,9 +281,8 @@ class _MarkNear(beam.DoFn):
             return
         # An earlier document of this run is named; a hit in the index of earlier runs has no id to name.
         in_run = sorted((order, first) for kind, order, first in hits if kind == "run")
-        doc = dict(doc, decision="dedup:near", duplicate_of=in_run[0][1] if in_run else None)
-        self.dropped.inc()
-        yield doc if self.annotate_only else beam.pvalue.TaggedOutput(DROPPED, light(doc))
+        yield route(dict(doc, decision="dedup:near", duplicate_of=in_run[0][1] if in_run else None),
+                    self.annotate_only)
 
 
 class _ExtendIndex(beam.PTransform):

@@ -5,50 +5,67 @@ its rules decide. ``run_stages`` applies the stages in recipe order, stage by st
 model stage predicts a whole batch in one call), and returns each document's first drop reason. In
 filter mode a dropped document leaves the batch (no point scoring it further); in annotate-only mode
 every stage runs on every document, so every row carries every score and the decision it *would* get.
+
+The scorer factories below turn a stage's recipe section into its ``Scoring`` (loading its model);
+``filters/registry.py`` declares which factory, scores and rules make each stage.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import partial
-from typing import Callable
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from filters import heuristics
-from filters.decide import Rule, decide, parse_rule
-from filters.langid import identify
-from schemas import SCORE_FIELDS
+from filters.decide import Rule, decide
 
-Scorer = Callable[[dict], dict[str, float]]
+TextScores = Callable[[str], dict[str, float]]
 BatchScorer = Callable[[list[dict]], list[dict[str, float]]]
 
 
 @dataclass(frozen=True)
+class Scoring:
+    """How a stage scores a batch: ``score`` returns one dict of scores per document (and may replace a
+    document's text or set its language); ``check`` is a non-numeric rule (the language label)."""
+
+    score: BatchScorer
+    check: Callable[[dict], str | None] | None = None
+
+
+@dataclass(frozen=True)
 class Stage:
+    """A stage ready to run: its name (``scores.<name>``), how it scores, the rules that decide."""
+
     name: str
-    annotate: Scorer  # reads doc["text"]; may replace it (line-level corrections); returns scores
+    scoring: Scoring
     rules: tuple[Rule, ...] = ()
-    check: Callable[[dict], str | None] | None = field(default=None)  # non-numeric rules (language label)
-    annotate_batch: BatchScorer | None = field(default=None)  # models: one call for many documents
 
     def score(self, docs: list[dict]) -> list[dict[str, float]]:
-        if self.annotate_batch is not None:
-            return self.annotate_batch(docs)
-        return [self.annotate(doc) for doc in docs]
+        return self.scoring.score(docs)
 
     def decide(self, scores: dict[str, float], doc: dict) -> str | None:
-        if self.check is not None:
-            reason = self.check(doc)
+        if self.scoring.check is not None:
+            reason = self.scoring.check(doc)
             if reason:
                 return reason
         return decide(scores, self.rules)
 
 
+def bind(spec, cfg) -> Stage:
+    """The runnable stage a ``StageSpec`` and its recipe section make (models are loaded here)."""
+    return Stage(spec.name, spec.scorer(cfg), spec.rules(cfg) if spec.rules else ())
+
+
 def run_stages(docs: list[dict], stages: list[Stage], annotate_only: bool) -> list[str | None]:
-    """Annotate ``docs`` in place; return, per document, None to keep or its first drop reason."""
+    """Annotate ``docs`` in place; return, per document, None to keep or its first drop reason.
+
+    Every stage's scores start as None (a null struct in the output), so a document that stops early
+    still says which stages did not score it."""
     reasons: list[str | None] = [None] * len(docs)
     for doc in docs:
-        if doc.get("scores") is None:
-            doc["scores"] = {name: None for name in SCORE_FIELDS}
+        scores = dict(doc.get("scores") or {})
+        for stage in stages:
+            scores.setdefault(stage.name, None)
+        doc["scores"] = scores
     for stage in stages:
         active = [i for i in range(len(docs)) if annotate_only or reasons[i] is None]
         if not active:
@@ -61,32 +78,57 @@ def run_stages(docs: list[dict], stages: list[Stage], annotate_only: bool) -> li
     return reasons
 
 
-# ----------------------------------------------------------------------------------------- stage builders
+# ------------------------------------------------------------------------------------- scorer factories
 
 
-def _scores_only(fn: Callable[[str], dict[str, float]]) -> Scorer:
-    return lambda doc: fn(doc["text"] or "")
+def per_document(annotate: Callable[[dict], dict[str, float]]) -> BatchScorer:
+    return lambda docs: [annotate(doc) for doc in docs]
 
 
-def _correcting(fn: Callable[[str], tuple[str, dict[str, float]]]) -> Scorer:
+def text_scores(fn: TextScores) -> Callable[[Any], Scoring]:
+    """A heuristic that only reads the text: ``fn(text) -> scores``."""
+
+    def scorer(cfg) -> Scoring:
+        return Scoring(per_document(lambda doc: fn(doc["text"] or "")))
+
+    return scorer
+
+
+def correcting(fn: Callable[[str], tuple[str, dict[str, float]]]) -> Callable[[Any], Scoring]:
+    """A line-level correction that also scores: ``fn(text) -> (corrected text, scores)``."""
+
+    def scorer(cfg) -> Scoring:
+        def annotate(doc: dict) -> dict[str, float]:
+            text, scores = fn(doc["text"] or "")
+            doc["text"] = text
+            return scores
+
+        return Scoring(per_document(annotate))
+
+    return scorer
+
+
+def c4_scorer(cfg) -> Scoring:
+    """C4's line edits and page scores, plus the bad-words rule when a word list is given."""
+    bad_words = read_word_list(cfg.bad_words_file) if cfg.bad_words_file else frozenset()
+    options = dict(cfg.options)
+
     def annotate(doc: dict) -> dict[str, float]:
-        text, scores = fn(doc["text"] or "")
+        original = doc["text"] or ""
+        text, scores = heuristics.c4_lines(original, **options)
+        scores["bad_words"] = heuristics.c4_bad_words(original, bad_words) if bad_words else 0.0
         doc["text"] = text
         return scores
 
-    return annotate
+    return Scoring(per_document(annotate))
 
 
-def _c4(doc: dict, options: dict, bad_words: frozenset[str]) -> dict[str, float]:
-    original = doc["text"] or ""
-    text, scores = heuristics.c4_lines(original, **options)
-    scores["bad_words"] = heuristics.c4_bad_words(original, bad_words) if bad_words else 0.0
-    doc["text"] = text
-    return scores
+def language_scorer(cfg) -> Scoring:
+    """fastText lid.176: the top label and its probability; labels outside ``keep`` are dropped."""
+    from filters.langid import identify, load_model
 
-
-def language_stage(model, keep: list[str], min_score: float) -> Stage:
-    keep_set = frozenset(keep)
+    model = load_model()
+    keep = frozenset(cfg.keep)
 
     def annotate(doc: dict) -> dict[str, float]:
         label, score = identify(model, doc["text"] or "")
@@ -94,68 +136,31 @@ def language_stage(model, keep: list[str], min_score: float) -> Stage:
         return {"score": score}
 
     def check(doc: dict) -> str | None:
-        return "language:not_kept" if keep_set and doc["language"] not in keep_set else None
+        return "language:not_kept" if keep and doc["language"] not in keep else None
 
-    rule = parse_rule("language", "low_score", f"score >= {min_score}", SCORE_FIELDS["language"])
-    return Stage("language", annotate, (rule,), check)
-
-
-def heuristic_stages(recipe, bad_words: frozenset[str] = frozenset()) -> list[Stage]:
-    """Heuristic stages in the order RefinedWeb and FineWeb apply them; disabled ones are left out."""
-    h = recipe.heuristics
-    scorers: dict[str, Scorer] = {
-        "gopher_repetition": _scores_only(heuristics.gopher_repetition),
-        "gopher_quality": _scores_only(heuristics.gopher_quality),
-        "c4": partial(_c4, options=dict(h.c4.options), bad_words=bad_words),
-        "fineweb": _scores_only(heuristics.fineweb),
-        "refinedweb": _correcting(heuristics.refinedweb_lines),
-    }
-    return [Stage(name, scorer, h.rules(name)) for name, scorer in scorers.items() if h.stage(name).enabled]
+    return Scoring(per_document(annotate), check)
 
 
-def quality_stage(model, rules: tuple[Rule, ...]) -> Stage:
+def quality_scorer(cfg) -> Scoring:
     """fastText P(high quality), predicted for the whole batch in one call."""
-    from filters.quality import predict_batch
+    from filters.quality import load_model, predict_batch
 
-    def annotate_batch(docs: list[dict]) -> list[dict[str, float]]:
-        return [{"score": p} for p in predict_batch(model, [doc["text"] or "" for doc in docs])]
-
-    return Stage("quality", lambda doc: annotate_batch([doc])[0], rules, annotate_batch=annotate_batch)
+    model = load_model(cfg.model)
+    return Scoring(lambda docs: [{"score": p} for p in predict_batch(model, [d["text"] or "" for d in docs])])
 
 
-def perplexity_stage(model, rules: tuple[Rule, ...], backend: str = "kenlm") -> Stage:
+def perplexity_scorer(cfg) -> Scoring:
     """Document perplexity under the reference model: KenLM (CCNet formula, per word) or a small causal LM
-    (exp of the mean token NLL, batched). Corpus buckets and bands are decided later (filters/transforms)."""
-    if backend == "neural":
-        from filters.neural_perplexity import doc_perplexities
+    (exp of the mean token NLL, batched). Corpus buckets and bands are decided later (PerplexitySelect)."""
+    if cfg.backend == "neural":
+        from filters.neural_perplexity import doc_perplexities, load_model
 
-        def annotate_batch(docs: list[dict]) -> list[dict[str, float]]:
-            return [{"perplexity": p} for p in doc_perplexities(model, [doc["text"] or "" for doc in docs])]
-    else:
-        from filters.perplexity import doc_perplexity
+        model = load_model(cfg.model)
+        return Scoring(lambda docs: [{"perplexity": p} for p in doc_perplexities(model, [d["text"] or "" for d in docs])])
+    from filters.perplexity import doc_perplexity, load_model
 
-        def annotate_batch(docs: list[dict]) -> list[dict[str, float]]:
-            return [{"perplexity": doc_perplexity(model, doc["text"] or "")} for doc in docs]
-
-    return Stage("perplexity", lambda doc: annotate_batch([doc])[0], rules, annotate_batch=annotate_batch)
-
-
-def model_stages(recipe) -> list[Stage]:
-    """The learned-signal stages the recipe enables, after the cheap heuristics (scored only on survivors)."""
-    stages = []
-    if recipe.quality.enabled:
-        from filters import quality
-
-        stages.append(quality_stage(quality.load_model(recipe.quality.model),
-                                    recipe.quality.parsed_rules()))
-    if recipe.perplexity.enabled:
-        cfg = recipe.perplexity
-        if cfg.backend == "neural":
-            from filters.neural_perplexity import load_model
-        else:
-            from filters.perplexity import load_model
-        stages.append(perplexity_stage(load_model(cfg.model), cfg.parsed_rules(), cfg.backend))
-    return stages
+    model = load_model(cfg.model)
+    return Scoring(lambda docs: [{"perplexity": doc_perplexity(model, d["text"] or "")} for d in docs])
 
 
 def parse_word_list(text: str) -> frozenset[str]:
@@ -163,3 +168,11 @@ def parse_word_list(text: str) -> frozenset[str]:
     return frozenset(
         line.strip().lower() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")
     )
+
+
+def read_word_list(path: str) -> frozenset[str]:
+    """A word list from any FileSystems path (local, gs://, s3://)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    with FileSystems.open(path) as handle:
+        return parse_word_list(handle.read().decode("utf-8"))

@@ -19,7 +19,7 @@ Inputs (any number of ``--positive`` / ``--negative`` / ``--pool`` paths or glob
 opened through Beam's FileSystems, which also undoes .gz/.bz2/.zst by extension):
 
 * ``*.jsonl`` / ``*.json`` / ``*.ndjson`` (compressed or not): one JSON object per line, text in
-  ``--text_column`` (read by the pipeline's own reader, ``pipelines.io``);
+  ``--text_column`` (read by the pipeline's own reader, ``pipelines.readers``);
 * ``*.parquet``: the ``--text_column`` column;
 * anything else is plain UTF-8 text, split by ``--text_unit``: ``line`` (default: one document per
   line, the fastText/CCNet convention, so a document's own paragraphs must not contain newlines),
@@ -123,16 +123,16 @@ def split_plain_text(text: str, unit: str) -> list[str]:
 def read_texts(patterns: Iterable[str], text_column: str = "text", text_unit: str = "line") -> Iterator[str]:
     """Raw document texts of every file matching ``patterns``, in sorted path order.
 
-    JSONL and Parquet go through the pipeline's own readers (``pipelines.io``), so a file the pipeline
+    JSONL and Parquet go through the pipeline's own readers (``pipelines.readers``), so a file the pipeline
     reads is read the same way here; records without text and malformed lines are skipped with a
     count on stderr rather than failing a long training run at the end.
     """
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
-    from pipelines import io
+    from pipelines import readers
 
-    cols = io.TextColumns(text=text_column)
+    cols = readers.TextColumns(text=text_column)
     for path in expand(patterns):
         fmt = _format_of(path)
         if fmt == "text":
@@ -140,9 +140,9 @@ def read_texts(patterns: Iterable[str], text_column: str = "text", text_unit: st
                 yield from split_plain_text(handle.read().decode("utf-8", errors="replace"), text_unit)
             continue
         if fmt == "jsonl":
-            items = io.read_jsonl(path, lambda path=path: FileSystems.open(path), cols)
+            items = readers.read_jsonl(path, lambda path=path: FileSystems.open(path), cols)
         else:
-            items = io.read_parquet(
+            items = readers.read_parquet(
                 path, lambda path=path: FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED), cols
             )
         skipped = 0

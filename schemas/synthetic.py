@@ -1,7 +1,7 @@
 """The Arrow schema of a synthetic (MAGA-reformulated) document: the document schema plus ``provenance``.
 
 Synthetic documents are written as their own dataset config (``synthetic``), so trainers choose the mix.
-They keep every column of ``DOCUMENT_SCHEMA`` (one reader, one loader for both configs), with meanings
+They keep every column of the document schema (one reader, one loader for both configs), with meanings
 adapted where a rewrite differs from a crawled page (``SYNTHETIC_COLUMNS``), and add one ``provenance``
 struct: where the text came from and exactly how it was made (``synth.maga.provenance``).
 
@@ -14,11 +14,11 @@ but pyarrow; ``tests/schemas/test_synthetic.py`` checks them against ``synth.mag
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pyarrow as pa
 
-from schemas.document import COLUMNS, SCHEMA_VERSION
+from schemas.document import COLUMNS, SCHEMA_VERSION, typed_columns
 
 SYNTHETIC_SCHEMA_VERSION = "1.0.0"
 
@@ -99,15 +99,20 @@ _SYNTHETIC_MEANING: dict[str, str] = {
 }
 
 #: Column name -> (type, description) for the dataset card's ``synthetic`` config.
-SYNTHETIC_COLUMNS: dict[str, tuple[pa.DataType, str]] = {
+SYNTHETIC_COLUMNS: dict[str, tuple[pa.DataType | None, str]] = {
     **{name: (dtype, _SYNTHETIC_MEANING.get(name, description)) for name, (dtype, description) in COLUMNS.items()},
     "provenance": (PROVENANCE_TYPE, "Where the rewrite came from and how it was made (members below)."),
 }
 
-SYNTHETIC_SCHEMA = pa.schema(
-    [pa.field(name, dtype) for name, (dtype, _) in SYNTHETIC_COLUMNS.items()],
-    metadata={"schema_version": SCHEMA_VERSION, "synthetic_schema_version": SYNTHETIC_SCHEMA_VERSION},
-)
+
+
+def synthetic_schema(score_fields: Mapping[str, Sequence[str]]) -> pa.Schema:
+    """The synthetic config's schema: the document schema's columns (``scores`` typed by the stages, as
+    ``document_schema``), then ``provenance``."""
+    return pa.schema(
+        typed_columns(SYNTHETIC_COLUMNS, score_fields),
+        metadata={"schema_version": SCHEMA_VERSION, "synthetic_schema_version": SYNTHETIC_SCHEMA_VERSION},
+    )
 
 
 def _clean_score(value: Any) -> float | None:
@@ -137,7 +142,7 @@ def normalize_provenance(provenance: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def to_synthetic_row(doc: Mapping[str, Any]) -> dict[str, Any]:
-    """Project a synthetic document onto ``SYNTHETIC_SCHEMA``'s columns (working fields dropped,
+    """Project a synthetic document onto the synthetic schema's columns (working fields dropped,
     provenance checked and completed)."""
     row = {name: doc.get(name) for name in SYNTHETIC_COLUMNS}
     if row["provenance"] is not None:

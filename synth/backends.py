@@ -524,11 +524,6 @@ class TransformersBackend:
         return out
 
 
-def convert_gguf(gguf_path: str | Path, out_dir: str | Path) -> Path:
-    """Convert a GGUF file to a Hugging Face directory once, so later loads skip the conversion."""
-    return TransformersBackend(gguf_path, device="cpu").export(out_dir)
-
-
 def make_backend(model: str | None = None, *, served_model: str | None = None, **options: Any) -> Backend:
     """``http(s)://...`` -> OpenAIBackend (``served_model`` is the model name the server knows);
     a path -> TransformersBackend; None -> the embedded default model in-process."""

@@ -22,7 +22,6 @@ from typing import Any, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from filters.decide import Rule, parse_rule
-from schemas import SCORE_FIELDS
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SELECT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s*(.*)$")
@@ -55,18 +54,22 @@ class Selection:
         return f"{self.stage}.{self.rule}"
 
 
-def parse_selection(expression: str) -> Selection:
-    """Parse ``"quality.score >= 0.5"``; errors name the expression, the bad stage or score and what exists."""
+def parse_selection(expression: str, score_fields: Mapping[str, tuple[str, ...]] | None = None) -> Selection:
+    """Parse ``"quality.score >= 0.5"``; errors name the expression, the bad stage or score and what exists.
+
+    ``score_fields`` (stage -> scores; the stage registry's, which this package does not import) checks
+    that the score exists; without it only the form is checked (the recipe checks the rest)."""
     match = _SELECT.match(str(expression))
     if not match:
         raise ValueError(
             f"cannot parse {expression!r}; write '<stage>.<score> <op> <number>', e.g. 'quality.score >= 0.5'"
         )
     stage, score, rest = match.groups()
-    if stage not in SCORE_FIELDS:
-        raise ValueError(f"unknown stage {stage!r} in {expression!r}; known stages: {', '.join(SCORE_FIELDS)}")
+    if score_fields is not None and stage not in score_fields:
+        raise ValueError(f"unknown stage {stage!r} in {expression!r}; known stages: {', '.join(score_fields)}")
+    known = score_fields[stage] if score_fields is not None else (score,)
     try:
-        rule = parse_rule(stage, "select", f"{score} {rest}", SCORE_FIELDS[stage])
+        rule = parse_rule(stage, "select", f"{score} {rest}", known)
     except ValueError as err:
         detail = str(err).split(": ", 1)[1]  # drop parse_rule's "<stage>.rules.select:" prefix
         raise ValueError(f"in {expression!r}: {detail}") from None

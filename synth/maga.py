@@ -27,7 +27,7 @@ import json
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
@@ -823,7 +823,3 @@ def rewrite_and_check(
             )
     return results
 
-
-def with_rules(config: MagaConfig, spec: Iterable[tuple[str, str]] | Mapping[str, str | Sequence[str]]) -> MagaConfig:
-    """A copy of ``config`` with other thresholds (e.g. from a recipe section)."""
-    return replace(config, rules=parse_rules(spec))

@@ -32,7 +32,8 @@ import xxhash
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
-from pipelines.packed import by_id, unpack
+from schemas.outcomes import error_row
+from schemas.packed import by_id, unpack
 from schemas.synthetic import to_synthetic_row
 from synth import maga
 from synth.config import Selection, SynthConfig
@@ -56,15 +57,9 @@ def stable_hash(text: str, salt: str) -> int:
 
 
 def _error_row(doc: Mapping[str, Any], message: str) -> dict[str, str]:
-    """An ERROR_SCHEMA row for a backend failure: the source document's file, and its id as position."""
-    return {
-        "source": doc.get("source") or "",
-        "position": str(doc.get("id")),
-        "record_id": doc.get("record_id") or "",
-        "url": doc.get("url") or "",
-        "reason": BACKEND_ERROR,
-        "message": message[:2000],
-    }
+    """An error row for a backend failure: the source document's file, and its id as position."""
+    return error_row(doc.get("source") or "", doc.get("id"), BACKEND_ERROR, message,
+                     record_id=doc.get("record_id") or "", url=doc.get("url") or "")
 
 
 def synthetic_row(doc: Mapping[str, Any], rewrite: maga.Rewrite) -> dict[str, Any]:

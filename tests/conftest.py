@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,22 @@ SHARED = ROOT.parent / "shared" / "data"
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return DATA
+
+
+@pytest.fixture(scope="session")
+def mini_jsonl_rows() -> list[dict]:
+    """The rows of tests/data/mini.jsonl.gz with a text (modern-web-2026 gold text and URLs); the fixture's
+    deliberately malformed line and its record without text are left out."""
+    rows = []
+    with gzip.open(DATA / "mini.jsonl.gz", "rt", encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(row.get("text"), str) and row["text"].strip():
+                rows.append(row)
+    return rows
 
 
 @pytest.fixture(scope="session")

@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-import gzip
-import json
-
 import pytest
 
 
 @pytest.fixture(scope="module")
-def texts(data_dir) -> list[str]:
-    rows = []
-    for line in gzip.open(data_dir / "mini.jsonl.gz", "rt"):
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:  # the fixture's deliberately malformed line
-            continue
-    return [r["text"] for r in rows if isinstance(r.get("text"), str) and len(r["text"].split()) > 300][:6]
+def texts(mini_jsonl_rows) -> list[str]:
+    return [r["text"] for r in mini_jsonl_rows if len(r["text"].split()) > 300][:6]

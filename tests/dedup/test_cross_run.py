@@ -12,13 +12,14 @@ from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from dedup import cross_run
 from dedup.lshbloom import IndexMismatchError, LSHBloomIndex
 from dedup.minhash import signatures
-from dedup.transforms import DROPPED, NearDedup, near_params
-from pipelines.recipe import NearDedupConfig
+from dedup.transforms import NearDedup
+from schemas.outcomes import DOCS, DROPPED
+from dedup.config import NearDedupConfig
 from pipelines.run import main
 from tests.dedup.test_transforms import _doc, _edit
 
 CFG = NearDedupConfig()
-PARAMS = near_params(CFG)
+PARAMS = CFG.lsh_params()
 _OUT: dict[str, list] = {}
 
 
@@ -30,7 +31,7 @@ def _run(docs: list[dict], index: cross_run.IndexPlan) -> tuple[list[dict], list
     _OUT.update(kept=[], dropped=[], index=[])
     with BeamTestPipeline(runner="DirectRunner") as p:
         out = p | beam.Create(docs, reshuffle=True) | NearDedup(CFG, annotate_only=False, index=index)
-        out["kept"] | "k" >> beam.Map(_collect, "kept")
+        out[DOCS] | "k" >> beam.Map(_collect, "kept")
         out[DROPPED] | "d" >> beam.Map(_collect, "dropped")
         out["index"] | "i" >> beam.Map(_collect, "index")
     (summary,) = _OUT["index"]
@@ -96,7 +97,7 @@ def test_generations_older_than_the_parent_are_pruned(texts, tmp_path):
 def test_an_index_built_with_other_parameters_is_refused(texts, tmp_path):
     idx = tmp_path / "idx"
     _run([_doc("a0", texts[0])], _plan(idx, "run-a"))
-    other = near_params(NearDedupConfig(threshold=0.7))
+    other = NearDedupConfig(threshold=0.7).lsh_params()
     with pytest.raises(IndexMismatchError, match="params.bands"):
         cross_run.plan(str(idx), other, "run-b")
     with pytest.raises(IndexMismatchError, match="capacity: index has 1000, expected 5000"):

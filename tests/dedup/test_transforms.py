@@ -6,9 +6,11 @@ import random
 
 import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
+from apache_beam.testing.util import assert_that, equal_to
 
-from dedup.transforms import DROPPED, ExactDedup, NearDedup
-from pipelines.recipe import NearDedupConfig
+from dedup.transforms import ExactDedup, NearDedup
+from schemas.outcomes import DOCS, DROPPED, ERRORS
+from dedup.config import ExactDedupConfig, NearDedupConfig
 
 
 def _edit(text: str, share: float, seed: int) -> str:
@@ -41,7 +43,7 @@ def _run(transform, docs: list[dict], shuffle_seed: int) -> tuple[list[dict], li
     _COLLECTED.update(kept=[], dropped=[])
     with BeamTestPipeline(runner="DirectRunner") as p:
         out = p | beam.Create(docs, reshuffle=True) | transform
-        out["kept"] | "k" >> beam.Map(_collect, "kept")
+        out[DOCS] | "k" >> beam.Map(_collect, "kept")
         out[DROPPED] | "d" >> beam.Map(_collect, "dropped")
     return _COLLECTED["kept"], _COLLECTED["dropped"]
 
@@ -54,11 +56,15 @@ def test_near_duplicates_drop_the_lower_quality_copy(texts):
         _doc("c", _edit(base, 0.005, 2), quality=0.5),
         _doc("z", base[: len(base) // 3], quality=0.99),  # a third of the text: Jaccard ~0.33, not a dup
     ] + [_doc(f"other{i}", t, quality=0.5) for i, t in enumerate(texts[1:])]
+    kept = sorted({"b", "z"} | {f"other{i}" for i in range(len(texts) - 1)})
     for seed in (0, 1):
-        kept, dropped = _run(NearDedup(NearDedupConfig(), annotate_only=False), docs, seed)
-        assert {d["id"] for d in dropped} == {"a", "c"}
-        assert all(d["decision"] == "dedup:near" and d["duplicate_of"] == "b" for d in dropped)
-        assert {d["id"] for d in kept} == {"b", "z"} | {f"other{i}" for i in range(len(texts) - 1)}
+        shuffled = random.Random(seed).sample(docs, len(docs))
+        with BeamTestPipeline(runner="DirectRunner") as p:
+            out = p | beam.Create(shuffled, reshuffle=True) | NearDedup(NearDedupConfig(), annotate_only=False)
+            assert_that(out[DOCS] | "Kept" >> beam.Map(lambda d: d["id"]), equal_to(kept), label="kept")
+            assert_that(out[DROPPED] | "Dropped" >> beam.Map(lambda d: (d["id"], d["decision"], d["duplicate_of"])),
+                        equal_to([("a", "dedup:near", "b"), ("c", "dedup:near", "b")]), label="dropped")
+            assert_that(out[ERRORS], equal_to([]), label="errors")
 
 
 def test_without_quality_scores_the_smallest_id_survives(texts):
@@ -76,14 +82,22 @@ def test_annotate_only_keeps_duplicates_with_their_decision(texts):
 
 def test_exact_dedup_ignores_arrival_order(texts):
     docs = [dict(_doc(i, texts[3]), crawl_date=date) for i, date in (("p", "2024-02"), ("q", "2024-01"))]
+    docs.append(dict(_doc("o", texts[3]), decision="c4:curly_bracket"))  # decided upstream: passes through
     for seed in (0, 1, 2):
-        kept, dropped = _run(ExactDedup(["crawl_date", "url", "id"], annotate_only=False), docs, seed)
-        assert [d["id"] for d in kept] == ["q"] and dropped[0]["duplicate_of"] == "q"
+        shuffled = random.Random(seed).sample(docs, len(docs))
+        with BeamTestPipeline(runner="DirectRunner") as p:
+            out = p | beam.Create(shuffled, reshuffle=True) | ExactDedup(
+                ExactDedupConfig(order=["crawl_date", "url", "id"]), annotate_only=False)
+            assert_that(out[DOCS] | "Kept" >> beam.Map(lambda d: (d["id"], d["decision"])),
+                        equal_to([("o", "c4:curly_bracket"), ("q", "keep")]), label="kept")
+            assert_that(out[DROPPED], equal_to([{"id": "p", "source": "s", "url": "u", "decision": "dedup:exact",
+                                                 "duplicate_of": "q"}]), label="dropped light")
+            assert_that(out[ERRORS], equal_to([]), label="errors")
 
 
 def test_exact_dedup_annotate_only_keeps_copies_whole(texts):
     docs = [_doc(i, texts[4] if i != "r" else texts[4].upper()) for i in ("r", "s", "t")]
-    kept, dropped = _run(ExactDedup(["id"], annotate_only=True), docs, 1)
+    kept, dropped = _run(ExactDedup(ExactDedupConfig(order=["id"]), annotate_only=True), docs, 1)
     assert dropped == []
     assert {d["id"]: (d["decision"], d["duplicate_of"]) for d in kept} == {
         "r": ("keep", None), "s": ("dedup:exact", "r"), "t": ("dedup:exact", "r")}
@@ -110,12 +124,12 @@ def _combine(fn, docs: list[dict], seed: int):
 
 
 def test_first_copy_combine_does_not_depend_on_bundles_or_merge_order():
-    from dedup.exact import pick_first
+    from dedup.exact import order_key
     from dedup.transforms import _FirstCopy
-    from pipelines.packed import unpack
+    from schemas.packed import unpack
 
     docs = [dict(_doc(f"d{i:02d}", "same text"), crawl_date=f"2024-{i % 5:02d}") for i in range(23)]
-    expected_first = pick_first(docs, ["crawl_date", "url", "id"])[0]["id"]  # the plain sort, as reference
+    expected_first = min(docs, key=lambda d: order_key(d, ["crawl_date", "url", "id"]))["id"]  # plain sort
     for annotate in (False, True):
         fn = _FirstCopy(("crawl_date", "url", "id"), annotate)
         for seed in range(20):

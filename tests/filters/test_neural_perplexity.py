@@ -113,9 +113,12 @@ def test_imports_without_torch():
 
 
 def test_the_pipeline_stage_scores_a_batch_with_the_neural_backend(model):
-    from filters.stages import perplexity_stage, run_stages
+    from filters.config import PerplexityConfig
+    from filters.registry import PERPLEXITY
+    from filters.stages import bind, run_stages
 
+    stage = bind(PERPLEXITY, PerplexityConfig(backend="neural", model=str(NP.default_model_path())))
     docs = [{"text": GETTYSBURG, "scores": None}, {"text": "", "scores": None}]
-    assert run_stages(docs, [perplexity_stage(model, (), backend="neural")], annotate_only=True) == [None, None]
+    assert run_stages(docs, [stage], annotate_only=True) == [None, None]
     assert docs[0]["scores"]["perplexity"]["perplexity"] == pytest.approx(NP.doc_perplexity(model, GETTYSBURG), rel=1e-4)
     assert math.isnan(docs[1]["scores"]["perplexity"]["perplexity"])

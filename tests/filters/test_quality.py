@@ -214,7 +214,7 @@ def _loads(line: bytes):
 def real_sets(shared_data) -> tuple[list[str], list[str], list[str]]:
     """Positives: held-out Wikipedia articles + inaugural addresses; negatives: FineWeb documents scored 0-1
     by Llama-3 for educational value; pool: FineWeb documents scored 2+. Read from ../shared, never copied."""
-    from filters.build_quality_model import speeches, wikipedia_articles
+    from tests.filters.corpora import speeches, wikipedia_articles
 
     quality_dir = shared_data / "quality"
     wiki = quality_dir / "wikipedia-en-2015"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from filters.langid import load_model
-from filters.stages import heuristic_stages, language_stage, run_stages
+from filters.config import LanguageConfig
+from filters.registry import C4, FINEWEB, GOPHER_QUALITY, GOPHER_REPETITION, LANGUAGE, REFINEDWEB
+from filters.stages import bind, run_stages
 from pipelines.recipe import load_recipe
 
 # Opening of the gold text of readability-test-pages/wikipedia (Apache-2.0 test page, CC BY-SA text).
@@ -28,7 +29,9 @@ GERMAN = (
 @pytest.fixture(scope="module")
 def stages():
     recipe = load_recipe()
-    return [language_stage(load_model(), ["en"], 0.65)] + heuristic_stages(recipe)
+    heuristics = [GOPHER_REPETITION, GOPHER_QUALITY, C4, FINEWEB, REFINEDWEB]
+    return [bind(LANGUAGE, LanguageConfig(keep=["en"], min_score=0.65))] + [
+        bind(spec, recipe.section(spec.section)) for spec in heuristics]
 
 
 def _doc(text: str) -> dict:

@@ -1,12 +1,15 @@
 """The bundled sample is reproducible: two builds are byte-identical and equal the committed files.
 
 Why: the demo WARC and the fixtures are binary blobs in the repo; the only way to trust them (and
-their licences) is to prove they are exactly what ``pipelines.build_sample`` makes from the shared,
-copyable sources. Skips cleanly where ``../shared/data`` is not checked out beside the repo.
+their licences) is to prove they are exactly what ``bench/build_sample.py`` makes from the shared,
+copyable sources (run as the script it is: the builder is a tool beside the benchmarks, not a module the
+pipeline ships). Skips cleanly where ``../shared/data`` is not checked out beside the repo.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -26,12 +29,12 @@ pytestmark = pytest.mark.skipif(not (SHARED / "extraction").is_dir(),
 @pytest.fixture(scope="module")
 def builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """Run the builder twice into separate temp folders (module-scoped: ~5 s per build)."""
-    from pipelines.build_sample import build
-
     dirs = []
     for name in ("a", "b"):
         root = tmp_path_factory.mktemp(name)
-        build(SHARED, root / "sample.warc.gz", root / "tests_data")
+        subprocess.run([sys.executable, str(REPO_ROOT / "bench" / "build_sample.py"), "--shared", str(SHARED),
+                        "--out", str(root / "sample.warc.gz"), "--tests-out", str(root / "tests_data")],
+                       check=True, capture_output=True)
         dirs.append(root)
     return dirs[0], dirs[1]
 
@@ -65,15 +68,15 @@ def test_sample_has_enough_html_responses(builds: tuple[Path, Path]) -> None:
 
 
 def test_committed_sample_is_the_builders_output(builds: tuple[Path, Path]) -> None:
-    assert COMMITTED_SAMPLE.is_file(), "run: python -m pipelines.build_sample"
+    assert COMMITTED_SAMPLE.is_file(), "run: python bench/build_sample.py"
     fresh = (builds[0] / "sample.warc.gz").read_bytes()
     assert COMMITTED_SAMPLE.read_bytes() == fresh, (
-        "pipelines/data/sample.warc.gz is stale: rerun python -m pipelines.build_sample")
+        "pipelines/data/sample.warc.gz is stale: rerun python bench/build_sample.py")
 
 
 @pytest.mark.parametrize("name", BYTE_STABLE_FIXTURES)
 def test_committed_fixture_is_the_builders_output(builds: tuple[Path, Path], name: str) -> None:
     committed = COMMITTED_TESTS_DATA / name
-    assert committed.is_file(), "run: python -m pipelines.build_sample"
+    assert committed.is_file(), "run: python bench/build_sample.py"
     assert committed.read_bytes() == (builds[0] / "tests_data" / name).read_bytes(), (
-        f"tests/data/{name} is stale: rerun python -m pipelines.build_sample")
+        f"tests/data/{name} is stale: rerun python bench/build_sample.py")

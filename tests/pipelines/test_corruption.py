@@ -18,7 +18,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from bench.fuzz_inputs import (
+from tests.pipelines.corruption import (
     big_page,
     bomb_member,
     compare,
@@ -33,7 +33,7 @@ from bench.fuzz_inputs import (
     set_content_length,
     split_members,
 )
-from pipelines import io
+from pipelines import readers
 
 CAP = 10_000_000
 
@@ -146,7 +146,7 @@ def test_flipped_byte_in_a_gzip_member_loses_only_that_record(mini):
     ids_by_member = {}
     for i, record in enumerate(mini["records"]):
         rid = record_id_of(record)
-        ids_by_member[i] = io.doc_id(rid, "x", 0) if rid else None
+        ids_by_member[i] = readers.doc_id(rid, "x", 0) if rid else None
     rng = random.Random(11)
     seen = {"identical": 0, "corrupt": 0}
     for _ in range(30):
@@ -198,7 +198,7 @@ def test_lying_content_length_is_an_error_for_that_record_only(mini, name, delta
     assert error["reason"] == "read:bad_length" and error["record_id"] == record_id_of(records[k])
     assert "Content-Length" in error["message"]
     original = mini["items"][name]
-    lost = io.doc_id(record_id_of(records[k]), name, 0)
+    lost = readers.doc_id(record_id_of(records[k]), name, 0)
     assert _doc_ids(items) == [i for i in _doc_ids(original) if i != lost]
     assert not compare(original, items)["altered"]
 
@@ -269,9 +269,9 @@ def test_50mb_page_is_dropped_by_the_record_cap_with_bounded_memory(mini):
 
 
 def test_the_reader_default_cap_is_the_recipe_default():
-    from pipelines.recipe import ReadConfig
+    from pipelines.readers import ReadConfig
 
-    assert ReadConfig().max_decompressed_bytes == io.DEFAULT_MAX_DECOMPRESSED_BYTES
+    assert ReadConfig().max_decompressed_bytes == readers.DEFAULT_MAX_DECOMPRESSED_BYTES
 
 
 def test_empty_and_non_warc_files_end_cleanly():
@@ -391,7 +391,7 @@ def test_payload_cases_end_as_expected(payload_run):
 def test_nested_markup_that_hangs_the_parser_is_killed_by_the_timeout():
     # resiliparse needs minutes for 100k nested divs (measured: 377 s); the worker process is killed.
     from pipelines.extract import Extractor, ExtractTimeout
-    from pipelines.recipe import ExtractConfig
+    from pipelines.extract import ExtractConfig
 
     with Extractor(ExtractConfig(engine="resiliparse", timeout_s=2)) as extractor:
         with pytest.raises(ExtractTimeout):

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines import io
+from pipelines import readers
 from pipelines.extract import Extractor, ExtractTimeout, decode_html, extract_html
-from pipelines.recipe import ExtractConfig
+from pipelines.extract import ExtractConfig
 
 
 @pytest.fixture(scope="module")
 def pages(data_dir):
     path = data_dir / "mini.warc.gz"
-    docs = [p for k, p in io.read_warc(str(path), lambda: open(path, "rb"), max_record_bytes=10**7)
+    docs = [p for k, p in readers.read_warc(str(path), lambda: open(path, "rb"), max_record_bytes=10**7)
             if k == "doc" and "html" in p]
     return {d["url"]: d for d in docs}
 

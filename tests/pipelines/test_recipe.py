@@ -8,17 +8,17 @@ from pipelines.recipe import RecipeError, load_recipe
 def test_default_recipe_has_the_published_thresholds():
     recipe = load_recipe()
     assert recipe.language.keep == ["en"] and recipe.language.min_score == 0.65
-    rules = {r.name: str(r) for r in recipe.heuristics.rules("gopher_quality")}
+    rules = {r.name: str(r) for r in recipe.rules("gopher_quality")}
     assert rules["min_words"] == "word_count >= 50" and rules["max_words"] == "word_count <= 100000"
     assert rules["stop_words"] == "stop_word_count >= 2"
-    rep = {r.name: r.threshold for r in recipe.heuristics.rules("gopher_repetition")}
+    rep = {r.name: r.threshold for r in recipe.rules("gopher_repetition")}
     assert rep["dup_10gram"] == 0.10 and rep["top_2gram"] == 0.20 and rep["dup_lines"] == 0.30
     c4 = recipe.heuristics.c4
     assert c4.options["min_words_per_line"] == 5 and c4.options["drop_no_terminal_punct"] is False
-    assert {r.name: r.threshold for r in recipe.heuristics.rules("c4")}["min_sentences"] == 3
-    fw = {r.name: (r.op, r.threshold) for r in recipe.heuristics.rules("fineweb")}
+    assert {r.name: r.threshold for r in recipe.rules("c4")}["min_sentences"] == 3
+    fw = {r.name: (r.op, r.threshold) for r in recipe.rules("fineweb")}
     assert fw == {"line_punct": (">", 0.12), "dup_line_chars": ("<", 0.1), "short_lines": ("<", 0.67)}
-    assert {r.name: r.threshold for r in recipe.heuristics.rules("refinedweb")}["removed_words"] == 0.05
+    assert {r.name: r.threshold for r in recipe.rules("refinedweb")}["removed_words"] == 0.05
 
 
 def test_hash_is_stable_and_changes_with_content():

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pipelines.run import main
-from schemas import DOCUMENT_SCHEMA
+from pipelines.registry import DOCUMENT_SCHEMA
 
 
 def _run(data_dir: Path, out: Path, *extra: str) -> dict:

@@ -18,7 +18,7 @@ DATAFLOW = [
     "--project=test-project", "--region=us-central1",
     "--staging_location=gs://test-bucket/staging", "--temp_location=gs://test-bucket/temp",
 ]
-STEPS = ["Read", "SpreadRecords", "Extract", "Curate", "PerplexitySelect", "ExactDedup", "NearDedup",
+STEPS = ["Read", "Read/SpreadRecords", "Extract", "Curate", "PerplexitySelect", "ExactDedup", "NearDedup",
          "Write/WriteShard", "Finalize"]
 
 

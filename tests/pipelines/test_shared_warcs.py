@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import io
+from pipelines import readers
 
 # What the reader makes of each file, record by record: "html" / "text" (a document to extract), a
 # read-time drop reason, "error:<reason>", or "skipped:<WARC-Type>" for non-document records.
@@ -119,7 +119,7 @@ def _files(shared_data: Path) -> list[Path]:
 
 
 def _items(path: Path) -> list:
-    return list(io.read_warc(str(path), lambda: open(path, "rb"), max_record_bytes=10_000_000))
+    return list(readers.read_warc(str(path), lambda: open(path, "rb"), max_record_bytes=10_000_000))
 
 
 def _summary(items) -> dict:

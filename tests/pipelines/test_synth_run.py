@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from pipelines.run import main
-from schemas import SYNTHETIC_SCHEMA
+from pipelines.registry import SYNTHETIC_SCHEMA
 
 pytestmark = pytest.mark.slow
 

@@ -7,10 +7,14 @@ import math
 import pyarrow as pa
 import pytest
 
-from schemas import DOCUMENT_SCHEMA, PROVENANCE_FIELDS, SYNTHETIC_COLUMNS, SYNTHETIC_SCHEMA, to_synthetic_row
+from schemas import PROVENANCE_FIELDS, SYNTHETIC_COLUMNS, document_schema, synthetic_schema, to_synthetic_row
 from schemas.synthetic import SAMPLING_TYPE, SYNTH_SCORE_FIELDS, SYNTH_STEPS, normalize_provenance
 from synth import maga
 from synth.backends import Generation, SamplingParams
+
+FIELDS = {"language": ("score",), "quality": ("score",)}
+DOCUMENT_SCHEMA = document_schema(FIELDS)
+SYNTHETIC_SCHEMA = synthetic_schema(FIELDS)
 
 
 def _provenance(judge: bool = False, reask: bool = False) -> dict:

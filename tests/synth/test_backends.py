@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from synth import maga, serve
+from synth import maga
+from tests.synth import local_server as serve
 from synth.backends import (
     Backend,
     Generation,

@@ -33,16 +33,31 @@ def test_defaults_are_maga_defaults_and_off():
 @pytest.mark.parametrize(
     "select, named",
     [
-        ("qualty.score >= 0.5", "unknown stage 'qualty'"),
-        ("quality.scor >= 0.5", "unknown score 'scor' for stage 'quality'; known scores: score"),
         ("quality.score >> 0.5", "cannot parse 'score >> 0.5'"),
         ("score >= 0.5", "write '<stage>.<score> <op> <number>'"),
         ("perplexity.perplexity <= lots", "cannot parse"),
     ],
 )
-def test_a_bad_select_rule_is_an_error_that_names_it(select, named):
+def test_a_malformed_select_rule_is_an_error_that_names_it(select, named):
     message = _error(select=select)
     assert "select" in message and named in message
+
+
+@pytest.mark.parametrize(
+    "select, named",
+    [
+        ("qualty.score >= 0.5", "unknown stage 'qualty'"),
+        ("quality.scor >= 0.5", "unknown score 'scor' for stage 'quality'; known scores: score"),
+    ],
+)
+def test_a_select_rule_over_a_score_no_stage_writes_is_a_recipe_error(select, named):
+    # Which stages write which scores is the registry's knowledge (pipelines/registry.py): the recipe
+    # checks the selection against it.
+    from pipelines.recipe import RecipeError, load_recipe
+
+    with pytest.raises(RecipeError) as info:
+        load_recipe(overrides={"synth.select": select})
+    assert "synth.select" in str(info.value) and named in str(info.value)
 
 
 def test_selection_needs_the_score_to_be_present():
@@ -87,8 +102,7 @@ def test_make_backend_builds_what_the_config_says_without_loading(monkeypatch):
     local = SynthConfig(model="/models/My-LM/", num_threads=1, batch_size=3).make_backend()
     assert isinstance(local, TransformersBackend) and not local.loaded
     assert local.model == "My-LM" == SynthConfig(model="/models/My-LM/").model_name and local.batch_size == 3
-    default = SynthConfig().make_backend()
-    assert default.model == DEFAULT_GGUF == SynthConfig().model_name and default.name == SynthConfig().backend_name
+    assert SynthConfig().model_name == DEFAULT_GGUF  # known without the model installed
 
     monkeypatch.setenv("TEST_SYNTH_KEY", "secret-value")
     config = SynthConfig(
@@ -108,6 +122,12 @@ def test_make_backend_builds_what_the_config_says_without_loading(monkeypatch):
     monkeypatch.delenv("TEST_SYNTH_KEY")
     with pytest.raises(RuntimeError, match="TEST_SYNTH_KEY is not set"):
         config.make_backend()
+
+
+def test_the_default_backend_is_the_embedded_model(local_lm):
+    default = SynthConfig().make_backend()
+    assert not default.loaded
+    assert default.model == DEFAULT_GGUF == SynthConfig().model_name and default.name == SynthConfig().backend_name
 
 
 def test_sampling_settings_reach_both_stages_and_annotate_only_judges_everything():

@@ -23,8 +23,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from schemas import ERROR_SCHEMA, SYNTHETIC_SCHEMA
-from synth import maga, serve
+from pipelines.registry import SYNTHETIC_SCHEMA
+from schemas import ERROR_SCHEMA
+from synth import maga
+from tests.synth import local_server as serve
 from synth.backends import DEFAULT_GGUF, SamplingParams, TransformersBackend
 from synth.config import SynthConfig
 from synth.transforms import (

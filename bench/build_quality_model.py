@@ -1,6 +1,6 @@
 """Rebuild the shipped English quality model, ``filters/models/quality_en.ftz``, from ``../shared/data``.
 
-    python -m filters.build_quality_model            # ~1-2 minutes on 2 cores; prints held-out metrics
+    python bench/build_quality_model.py             # ~1-2 minutes on 2 cores; prints held-out metrics
 
 Seeds, following UltraClean (verified clean text vs. random raw web), limited to text we may ship a
 model of (the model's dictionary holds the training words):
@@ -32,67 +32,24 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Iterator
 from urllib.parse import quote
 
-from filters import train_quality
-from filters.quality import DEFAULT_MODEL
-
 REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))  # run as a script: this checkout's packages, and tests/ for the corpus readers
+
+from filters import train_quality  # noqa: E402
+from filters.quality import DEFAULT_MODEL  # noqa: E402
+from tests.filters.corpora import speeches, wikipedia_articles  # noqa: E402
 DEFAULT_SHARED = REPO_ROOT.parent / "shared" / "data"
 SAMPLE_WARC = REPO_ROOT / "pipelines" / "data" / "sample.warc.gz"
 TEST_FIXTURES = (REPO_ROOT / "tests" / "data" / "mini.warc.gz", REPO_ROOT / "tests" / "data" / "mini.jsonl.gz")
 
-WIKI_HELD_OUT = "wiki_19.gz"  # tests/filters/test_quality.py quotes articles of this file
 MIN_WORDS = 50  # Gopher quality's minimum (pipelines/recipes/default.yaml)
 MIN_ENGLISH = 0.65  # the recipe's language.min_score
 SEED = 0
 CUTOFF = 10_000  # words + n-gram buckets kept by quantization: ~1.7 MB at dim 256, dsub 2
 
-_DOC_RE = re.compile(r'<doc id="[^"]*" url="[^"]*" title="([^"]*)">\n(.*?)</doc>', re.S)
 _HTML_LANG_RE = re.compile(rb"<html[^>]*?\blang\s*=\s*[\"']?\s*([A-Za-z]{2,3})(?![A-Za-z])", re.I)
-
-
-# -------------------------------------------------------------------------------------------- positives
-
-
-def wikipedia_articles(folder: Path, skip: tuple[str, ...] = (WIKI_HELD_OUT,)) -> Iterator[str]:
-    """Article bodies of WikiExtractor files (the repeated title line is dropped)."""
-    for path in sorted(folder.glob("wiki_*.gz")):
-        if path.name in skip:
-            continue
-        for title, body in _DOC_RE.findall(gzip.decompress(path.read_bytes()).decode("utf-8")):
-            lines = body.strip("\n").split("\n")
-            if lines and lines[0].strip() == title.strip():
-                lines = lines[1:]
-            yield "\n".join(lines).strip()
-
-
-# Seven NLTK speeches (1970-74 Nixon, 2005 Bush, 1954 Eisenhower) are not UTF-8: their punctuation is
-# Big5 double-byte (em dash, curly quotes, ellipsis, ideographic space) in otherwise ASCII text.
-_BIG5_PUNCTUATION = {b"\xa1@": " ", b"\xa1X": "\u2014", b"\xa1\xa6": "\u2019", b"\xa1\xa7": "\u201c",
-                     b"\xa1\xa8": "\u201d", b"\xa1K": "\u2026"}
-
-
-def decode_speech(data: bytes) -> str:
-    """UTF-8; else the Big5 punctuation above, and cp1252 for any other invalid byte (one stray "½¢")."""
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        for raw, char in _BIG5_PUNCTUATION.items():
-            data = data.replace(raw, char.encode("utf-8"))
-        text = data.decode("utf-8", errors="surrogateescape")
-        return _ESCAPED.sub(lambda m: m.group().encode("utf-8", "surrogateescape").decode("cp1252", "replace"), text)
-
-
-_ESCAPED = re.compile("[\udc80-\udcff]+")
-
-
-def speeches(folder: Path) -> Iterator[str]:
-    """Public-domain State of the Union and inaugural addresses, one document per speech."""
-    for corpus in ("state_union", "inaugural"):
-        for path in sorted((folder / corpus).glob("*.txt.gz")):
-            yield decode_speech(gzip.decompress(path.read_bytes()))
 
 
 # -------------------------------------------------------------------------------------------- negatives
@@ -105,12 +62,12 @@ def _declared_lang(body: bytes) -> str:
 
 def fixture_urls() -> set[str]:
     """URLs of the pages and texts in tests/data, kept out of training."""
-    from pipelines import io
+    from pipelines import readers
 
     urls: set[str] = set()
     warc, jsonl = TEST_FIXTURES
     if warc.exists():
-        for kind, item in io.read_warc(str(warc), lambda: open(warc, "rb"), max_record_bytes=10**8):
+        for kind, item in readers.read_warc(str(warc), lambda: open(warc, "rb"), max_record_bytes=10**8):
             if kind == "doc":
                 urls.add(item["url"])
     if jsonl.exists():
@@ -131,10 +88,10 @@ def web_pages(shared: Path) -> list[tuple[str, bytes, str | None]]:
     declaring a language other than English in ``<html lang>`` are skipped before extraction (lid.176
     makes the final call on the text; this only saves extraction time).
     """
-    from pipelines import io
+    from pipelines import readers
 
     pages: list[tuple[str, bytes, str | None]] = []
-    for kind, item in io.read_warc(str(SAMPLE_WARC), lambda: open(SAMPLE_WARC, "rb"), max_record_bytes=10**8):
+    for kind, item in readers.read_warc(str(SAMPLE_WARC), lambda: open(SAMPLE_WARC, "rb"), max_record_bytes=10**8):
         if kind == "doc" and item.get("html") is not None and not item.get("decision"):
             pages.append((item["url"], item["html"], item.get("charset")))
 
@@ -171,7 +128,7 @@ def web_pages(shared: Path) -> list[tuple[str, bytes, str | None]]:
 
 def _extract(page: tuple[str, bytes, str | None]) -> str:
     from pipelines.extract import extract_html
-    from pipelines.recipe import ExtractConfig
+    from pipelines.extract import ExtractConfig
 
     url, body, charset = page
     # The pipeline's default extraction; the metadata pass changes title/date only, never the text.
@@ -222,7 +179,7 @@ def build(shared: Path, out: Path, *, workers: int, log=print) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m filters.build_quality_model", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python bench/build_quality_model.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="the shared data folder")
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="extraction processes")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 
-from pipelines.packed import by_id, pack, unpack
+from schemas.packed import by_id, pack, unpack
 
 
 def _real_text(data_dir) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import io
+from pipelines import readers
 
 
 def _opener(path: Path, decompress: bool = False):
@@ -27,7 +27,7 @@ def _opener(path: Path, decompress: bool = False):
 
 
 def _items(path: Path) -> list:
-    return list(io.read_warc(str(path), _opener(path), max_record_bytes=10_000_000))
+    return list(readers.read_warc(str(path), _opener(path), max_record_bytes=10_000_000))
 
 
 def _summary(items) -> Counter:
@@ -51,12 +51,12 @@ def _summary(items) -> Counter:
     ],
 )
 def test_detect_format(name, fmt):
-    assert io.detect_format(name) == fmt
+    assert readers.detect_format(name) == fmt
 
 
 def test_detect_format_unknown_names_the_file_and_the_fix():
     with pytest.raises(ValueError, match=r"notes\.txt.*--input_format"):
-        io.detect_format("crawl/notes.txt")
+        readers.detect_format("crawl/notes.txt")
 
 
 def test_mini_warc_gzip_and_plain_read_the_same(data_dir):
@@ -87,8 +87,8 @@ def test_warc_docs_keep_record_id_url_and_a_stable_id(data_dir):
 
 
 def test_id_does_not_depend_on_the_path_prefix():
-    assert io.doc_id(None, "/local/crawl/a.warc.gz", 7) == io.doc_id(None, "gs://bucket/crawl/a.warc.gz", 7)
-    assert io.doc_id("<urn:uuid:1>", "a", 1) != io.doc_id("<urn:uuid:2>", "a", 1)
+    assert readers.doc_id(None, "/local/crawl/a.warc.gz", 7) == readers.doc_id(None, "gs://bucket/crawl/a.warc.gz", 7)
+    assert readers.doc_id("<urn:uuid:1>", "a", 1) != readers.doc_id("<urn:uuid:2>", "a", 1)
 
 
 def test_wet_conversion_records_are_text_documents(data_dir):
@@ -102,7 +102,7 @@ def test_wet_conversion_records_are_text_documents(data_dir):
 @pytest.mark.parametrize("name", ["mini.jsonl.gz", "mini.jsonl.zst"])
 def test_jsonl_reads_documents_and_reports_bad_lines(data_dir, name):
     path = data_dir / name
-    items = list(io.read_jsonl(str(path), _opener(path, decompress=True), io.TextColumns()))
+    items = list(readers.read_jsonl(str(path), _opener(path, decompress=True), readers.TextColumns()))
     docs = [p for k, p in items if k == "doc"]
     errors = [p for k, p in items if k == "error"]
     assert len(docs) == 21
@@ -113,11 +113,11 @@ def test_jsonl_reads_documents_and_reports_bad_lines(data_dir, name):
 
 
 def test_parquet_default_and_custom_columns(data_dir):
-    default = [p for k, p in io.read_parquet(str(data_dir / "mini.parquet"), _opener(data_dir / "mini.parquet"),
-                                             io.TextColumns()) if k == "doc"]
+    default = [p for k, p in readers.read_parquet(str(data_dir / "mini.parquet"), _opener(data_dir / "mini.parquet"),
+                                             readers.TextColumns()) if k == "doc"]
     custom_path = data_dir / "mini_custom_cols.parquet"
-    custom = [p for k, p in io.read_parquet(str(custom_path), _opener(custom_path),
-                                            io.TextColumns(text="content", id="doc_id", url="link")) if k == "doc"]
+    custom = [p for k, p in readers.read_parquet(str(custom_path), _opener(custom_path),
+                                            readers.TextColumns(text="content", id="doc_id", url="link")) if k == "doc"]
     assert len(default) == 21 and len(custom) == 20
     by_id = {d["record_id"]: d["text"] for d in default if d["text"]}
     assert all(by_id[d["record_id"]] == d["text"] for d in custom)
@@ -125,7 +125,7 @@ def test_parquet_default_and_custom_columns(data_dir):
 
 def test_parquet_missing_text_column_is_a_clear_error(data_dir):
     path = data_dir / "mini_custom_cols.parquet"
-    items = list(io.read_parquet(str(path), _opener(path), io.TextColumns()))
+    items = list(readers.read_parquet(str(path), _opener(path), readers.TextColumns()))
     assert len(items) == 1 and items[0][0] == "error"
     assert items[0][1]["reason"] == "read:no_text_column" and "--text_column" in items[0][1]["message"]
 

@@ -1,0 +1,137 @@
+"""Every stage of a run, in the default order, and what derives from that one list.
+
+Each package declares its own stages (``filters/registry.py``, ``dedup/registry.py``, and ``read`` and
+``extract`` below); this module only puts them in order. From ``STAGES`` come:
+
+* the schema's ``scores`` struct (``SCORE_FIELDS``, ``DOCUMENT_SCHEMA``, ``SYNTHETIC_SCHEMA``);
+* recipe validation: every rule parsed against its stage's scores, every selection against all scores
+  (``check_recipe``, called by ``pipelines/recipe.py``);
+* the dataset card's recipe and rule tables (``pipelines/card.py``);
+* the pipeline graph: the enabled stages in this order, consecutive per-document stages batched into one
+  ``Curate`` (``stage_transforms``, called by ``pipelines/pipeline.py``).
+
+``tests/pipelines/test_registry.py`` fails when any of these disagrees with the list.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from dedup.registry import EXACT_DEDUP, NEAR_DEDUP
+from filters.registry import DOCUMENT_STAGES, PERPLEXITY_SELECT
+from pipelines.extract import ExtractConfig
+from pipelines.readers import ReadConfig
+from schemas import document_schema, synthetic_schema
+from schemas.stage import StageSpec
+
+
+def _read(cfg: ReadConfig, job: Any):
+    from pipelines.transforms import Read
+
+    return Read(job.input_format, job.columns, cfg, job.annotate_only, job.spread_records)
+
+
+def _extract(cfg: ExtractConfig, job: Any):
+    from pipelines.transforms import ExtractText
+
+    return ExtractText(cfg, job.annotate_only)
+
+
+def _extract_card(cfg: ExtractConfig, recipe: Any) -> str:
+    return f"{cfg.engine} (timeout {cfg.timeout_s:g} s, max {cfg.max_html_bytes:,} bytes of HTML)"
+
+
+READ = StageSpec(name="read", section="read", config=ReadConfig, transform=_read)
+EXTRACT = StageSpec(name="extract", section="extract", config=ExtractConfig, transform=_extract,
+                    card_label="extraction", card=_extract_card)
+
+#: The default order. Exact copies go before the perplexity cut-offs (CCNet's order: the quantiles
+#: describe distinct texts, and copies are combined away before anything waits for the whole corpus).
+STAGES: tuple[StageSpec, ...] = (
+    READ,
+    EXTRACT,
+    *DOCUMENT_STAGES,  # language → Gopher → C4 → FineWeb → RefinedWeb → quality → perplexity, in Curate
+    EXACT_DEDUP,
+    PERPLEXITY_SELECT,
+    NEAR_DEDUP,
+)
+
+#: Every score a stage can write, by stage: the ``scores`` struct of both schemas.
+SCORE_FIELDS: dict[str, tuple[str, ...]] = {spec.name: spec.scores for spec in STAGES if spec.scores}
+DOCUMENT_SCHEMA = document_schema(SCORE_FIELDS)
+SYNTHETIC_SCHEMA = synthetic_schema(SCORE_FIELDS)
+
+
+def stage(name: str) -> StageSpec:
+    """The stage called ``name``; an unknown name lists the known ones."""
+    for spec in STAGES:
+        if spec.name == name:
+            return spec
+    raise KeyError(f"no stage {name!r}; stages: {', '.join(s.name for s in STAGES)}")
+
+
+def section(recipe: Any, path: str) -> Any:
+    """The recipe section at a dotted ``path`` (``dedup.near``)."""
+    node = recipe
+    for part in path.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def enabled_stages(recipe: Any) -> list[tuple[StageSpec, Any]]:
+    """(stage, its section) for every stage the recipe turns on, in the default order."""
+    pairs = [(spec, section(recipe, spec.section)) for spec in STAGES]
+    return [(spec, cfg) for spec, cfg in pairs if spec.enabled(cfg)]
+
+
+def label(spec: StageSpec) -> str:
+    """The Beam label of a corpus stage: ``near_dedup`` → ``NearDedup``."""
+    return "".join(part.capitalize() for part in spec.name.split("_"))
+
+
+def stage_transforms(job: Any) -> Iterator[tuple[str, Any]]:
+    """(label, PTransform) of each step of the graph: the enabled stages in order, runs of consecutive
+    per-document stages as one ``Curate`` (one batch, one pass over the documents)."""
+    from filters.transforms import Curate
+
+    batch: list[tuple[StageSpec, Any]] = []
+    curates = 0
+
+    def curate() -> tuple[str, Any]:
+        nonlocal batch, curates
+        curates += 1
+        step = ("Curate" if curates == 1 else f"Curate{curates}", Curate(tuple(batch), job.annotate_only))
+        batch = []
+        return step
+
+    for spec, cfg in enabled_stages(job.recipe):
+        if spec.per_document:
+            batch.append((spec, cfg))
+            continue
+        if batch:
+            yield curate()
+        yield label(spec), spec.transform(cfg, job)
+    if batch:
+        yield curate()
+
+
+def check_recipe(recipe: Any) -> None:
+    """Parse every stage's rules against its scores, and the synthesis selection against all scores;
+    raises ValueError naming the section and the rule."""
+    for spec in STAGES:
+        if spec.rules is None:
+            continue
+        try:
+            spec.rules(section(recipe, spec.section))
+        except ValueError as err:  # "<stage>.rules.<rule>: ..." → "<section>.rules.<rule>: ..."
+            message = str(err)
+            if message.startswith(spec.name + "."):
+                message = spec.section + message[len(spec.name):]
+            raise ValueError(message) from None
+    if recipe.synth.select:
+        from synth.config import parse_selection
+
+        try:
+            parse_selection(recipe.synth.select, SCORE_FIELDS)
+        except ValueError as err:
+            raise ValueError(f"synth.select: {err}") from None

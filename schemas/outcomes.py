@@ -1,0 +1,48 @@
+"""Where a record ends: kept, dropped with a reason, an error row, or a skipped non-document record.
+
+Every stage routes its documents to the same three outputs (``DOCS``, ``DROPPED``, ``ERRORS``; reading
+adds ``SKIPPED``), so the pipeline can chain stages without knowing them and the funnel can count every
+record once. The rows built here are what travels on the side outputs:
+
+* a dropped document travels *light* (``light``): id, source, url, reason and the copy it duplicates;
+  enough to count it and say where it was, never its text;
+* a record that could not be processed is an ``ERROR_SCHEMA`` row (``error_row``) naming the file, the
+  position to look at, and the reason ``stage:kind``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+DOCS = "docs"
+DROPPED = "dropped"
+ERRORS = "errors"
+SKIPPED = "skipped"
+KEEP = "keep"
+
+#: The Beam metrics namespace of every drop reason (``stage:rule``), whichever stage decided it.
+DROP_COUNTERS = "drop"
+
+
+def is_kept(doc: Mapping[str, Any]) -> bool:
+    """Not (yet) dropped: no decision, or ``keep``."""
+    return doc.get("decision") in (None, KEEP)
+
+
+def light(doc: Mapping[str, Any]) -> dict:
+    """What a dropped document still needs downstream: enough to count it and to say where it was."""
+    return {"id": doc["id"], "source": doc["source"], "url": doc.get("url"), "decision": doc["decision"],
+            "duplicate_of": doc.get("duplicate_of")}
+
+
+def error_row(source: str, position: object, reason: str, message: str, record_id: str = "", url: str = "") -> dict:
+    """An ``ERROR_SCHEMA`` row: the input file, where in it (byte offset, line, record or document id),
+    the record's own id and URL when known, the reason ``stage:kind`` and a message cut to 2,000 chars."""
+    return {
+        "source": source,
+        "position": str(position),
+        "record_id": record_id or "",
+        "url": url or "",
+        "reason": reason,
+        "message": message[:2000],
+    }

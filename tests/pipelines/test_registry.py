@@ -1,0 +1,133 @@
+"""One registry: the schema, the recipe, the card and the graph all follow the list of declared stages.
+
+Each test fails when one of them disagrees with ``pipelines.registry.STAGES``: a stage whose scorer
+writes other scores than it declares, a section the recipe lacks, a card row missing or out of order,
+a rule the recipe accepts against scores its stage does not write, a graph in another order.
+"""
+
+from __future__ import annotations
+
+import apache_beam as beam
+import pytest
+from pydantic import BaseModel
+
+from filters.stages import bind, run_stages
+from pipelines import card
+from pipelines.pipeline import Job
+from pipelines.recipe import Recipe, RecipeError, load_recipe
+from pipelines.registry import (
+    DOCUMENT_SCHEMA,
+    SCORE_FIELDS,
+    STAGES,
+    SYNTHETIC_SCHEMA,
+    enabled_stages,
+    label,
+    section,
+    stage,
+    stage_transforms,
+)
+
+#: The hash of the shipped default recipe: moving the sections into their packages must not change it.
+DEFAULT_RECIPE_HASH = "63b8e293c36e1c52"
+
+_NOT_STAGES = {"name", "description", "license", "max_error_rate", "synth", "output"}
+
+
+def _stage_sections(model: type[BaseModel], prefix: str = "") -> set[str]:
+    """The recipe's stage sections: a section whose fields are all sections is a group (heuristics, dedup)."""
+    found = set()
+    for name, field in model.model_fields.items():
+        if not prefix and name in _NOT_STAGES:
+            continue
+        typ = field.annotation
+        members = getattr(typ, "model_fields", {})
+        if members and all(isinstance(f.annotation, type) and issubclass(f.annotation, BaseModel)
+                           for f in members.values()):
+            found |= _stage_sections(typ, f"{prefix}{name}.")
+        else:
+            found.add(prefix + name)
+    return found
+
+
+def test_names_are_unique_and_every_section_holds_its_declared_config():
+    names = [spec.name for spec in STAGES]
+    assert len(names) == len(set(names))
+    recipe = load_recipe()
+    for spec in STAGES:
+        assert isinstance(section(recipe, spec.section), spec.config), spec.name
+        assert stage(spec.name) is spec
+    with pytest.raises(KeyError, match="stages: read, extract"):
+        stage("gopher")
+
+
+def test_every_stage_section_of_the_recipe_belongs_to_a_stage():
+    assert _stage_sections(Recipe) == {spec.section for spec in STAGES}
+
+
+def test_the_default_recipe_hash_is_unchanged():
+    assert load_recipe().hash == DEFAULT_RECIPE_HASH
+
+
+def test_the_schemas_scores_are_the_declared_scores_in_stage_order():
+    scores = DOCUMENT_SCHEMA.field("scores").type
+    assert [f.name for f in scores] == [spec.name for spec in STAGES if spec.scores]
+    for spec in STAGES:
+        if spec.scores:
+            assert [f.name for f in scores.field(spec.name).type] == list(spec.scores)
+    assert SYNTHETIC_SCHEMA.field("scores").type == scores
+    assert SCORE_FIELDS == {spec.name: spec.scores for spec in STAGES if spec.scores}
+
+
+def test_every_document_stage_writes_exactly_its_declared_scores(mini_jsonl_rows):
+    recipe = load_recipe()
+    stages = [bind(spec, section(recipe, spec.section)) for spec in STAGES if spec.per_document]
+    docs = [{"text": row["text"], "scores": None, "language": None, "language_score": None}
+            for row in mini_jsonl_rows[:5]]
+    run_stages(docs, stages, annotate_only=True)  # every stage scores every document
+    for doc in docs:
+        for spec in STAGES:
+            if spec.per_document:
+                assert set(doc["scores"][spec.name]) == set(spec.scores), spec.name
+
+
+@pytest.mark.parametrize("spec", [s for s in STAGES if s.rules is not None and s.name != "language"],
+                         ids=lambda s: s.name)
+def test_a_rule_over_a_score_its_stage_does_not_write_is_refused_naming_the_section(spec):
+    with pytest.raises(RecipeError, match=rf"{spec.section}\.rules\.bogus: unknown score 'no_such_score'"):
+        load_recipe(overrides={f"{spec.section}.rules": {"bogus": "no_such_score >= 1"}})
+    other = next(s for s in STAGES if s.scores and not set(s.scores) & set(spec.scores))
+    with pytest.raises(RecipeError, match=rf"known scores: {', '.join(spec.scores)}"):
+        load_recipe(overrides={f"{spec.section}.rules": {"borrowed": f"{other.scores[0]} >= 1"}})
+
+
+def test_the_card_tables_list_the_stages_in_order():
+    recipe = load_recipe(overrides={"heuristics.fineweb.enabled": False, "dedup.near.enabled": False})
+    labels = [row.split(" | ")[0].lstrip("| ") for row in card.recipe_rows(recipe)]
+    assert labels == [spec.card_label for spec in STAGES if spec.card_label]
+    assert card.recipe_rows(recipe)[labels.index("near dedup")] == "| near dedup | off |"
+    rule_stages = [row.split(" | ")[0].lstrip("| ") for row in card.rule_rows(recipe)]
+    assert rule_stages == [spec.name for spec in STAGES if spec.rules_in_card and spec.name != "fineweb"]
+    assert "`word_count >= 50` (min_words)" in card.rule_rows(recipe)[rule_stages.index("gopher_quality")]
+
+
+def _job(recipe) -> Job:
+    return Job(inputs=["x.warc.gz"], output="out", recipe=recipe)
+
+
+def test_the_graph_is_the_enabled_stages_in_order_with_document_stages_batched():
+    recipe = load_recipe()
+    steps = list(stage_transforms(_job(recipe)))
+    corpus = [label(spec) for spec, _ in enabled_stages(recipe) if not spec.per_document]
+    assert [name for name, _ in steps] == corpus[:2] + ["Curate"] + corpus[2:]
+    assert [name for name, _ in steps] == ["Read", "Extract", "Curate", "ExactDedup", "PerplexitySelect", "NearDedup"]
+    curate = steps[2][1]
+    assert [spec.name for spec, _ in curate.stages] == [spec.name for spec in STAGES if spec.per_document]
+    assert all(isinstance(transform, beam.PTransform) for _, transform in steps)
+
+
+def test_a_disabled_stage_leaves_the_graph_and_the_batch():
+    recipe = load_recipe(overrides={"dedup.exact.enabled": False, "perplexity.enabled": False,
+                                    "heuristics.c4.enabled": False})
+    steps = dict(stage_transforms(_job(recipe)))
+    assert list(steps) == ["Read", "Extract", "Curate", "NearDedup"]
+    assert "c4" not in [spec.name for spec, _ in steps["Curate"].stages]
