@@ -79,6 +79,8 @@ def run_measured(cmd: list[str], *, env: dict | None = None, cwd: str | None = N
     _become_subreaper()
     load_before = os.getloadavg()
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if log_path:  # bench/out/ is git-ignored: a fresh checkout has none
+        os.makedirs(os.path.dirname(log_path) or ".", exist_ok=True)
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL
     start = time.perf_counter()
     proc = psutil.Popen(cmd, env=env, cwd=cwd, stdout=log, stderr=subprocess.STDOUT)
