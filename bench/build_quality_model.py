@@ -83,7 +83,7 @@ def fixture_urls() -> set[str]:
 def web_pages(shared: Path) -> list[tuple[str, bytes, str | None]]:
     """(url, html, declared charset) of every real page: the bundled sample first, then the benchmark pages.
 
-    URLs follow ``pipelines.build_sample`` (the benchmark's real URL, or ``https://<source>.example/...``),
+    URLs follow ``bench/build_sample.py`` (the benchmark's real URL, or ``https://<source>.example/...``),
     so a page already in the sample is not read twice, and test fixtures can be excluded by URL. Pages
     declaring a language other than English in ``<html lang>`` are skipped before extraction (lid.176
     makes the final call on the text; this only saves extraction time).

@@ -166,6 +166,7 @@ def dedup_and_write(kept: list[dict], recipe, clock: Clock) -> None:
     from dedup.minhash import signatures
     from dedup.params import LSHParams
     from pipelines import write
+    from pipelines.registry import DOCUMENT_SCHEMA
     from schemas import to_row
 
     clock.timed("exact_key", lambda: [text_key(d["text"]) for d in kept])
@@ -177,7 +178,7 @@ def dedup_and_write(kept: list[dict], recipe, clock: Clock) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         rows = [dict(d, recipe_hash=recipe.hash) for d in kept]
         clock.timed("write", lambda: write.write_parquet(
-            os.path.join(tmp, "x.parquet"), write.rows_table(to_row(r) for r in rows),
+            os.path.join(tmp, "x.parquet"), write.rows_table((to_row(r) for r in rows), DOCUMENT_SCHEMA),
             recipe.output.compression, recipe.output.row_group_rows))
 
 

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from schemas.config import StrictConfig
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class ExactDedupConfig(_Strict):
+class ExactDedupConfig(StrictConfig):
     enabled: bool = True
     order: list[Literal["crawl_date", "url", "id"]] = ["crawl_date", "url", "id"]
 
 
-class NearDedupConfig(_Strict):
+class NearDedupConfig(StrictConfig):
     """MinHash LSH near duplicates (bands and rows from the threshold, datasketch's FP+FN optimum)."""
 
     enabled: bool = True
@@ -43,6 +41,6 @@ class NearDedupConfig(_Strict):
         return LSHParams.for_threshold(self.threshold, self.num_perm, p_effective=self.p_effective, ngram=self.ngram)
 
 
-class DedupConfig(_Strict):
+class DedupConfig(StrictConfig):
     exact: ExactDedupConfig = ExactDedupConfig()
     near: NearDedupConfig = NearDedupConfig()

@@ -11,21 +11,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from schemas.config import StrictConfig
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class LanguageConfig(_Strict):
+class LanguageConfig(StrictConfig):
     """fastText lid.176: the labels kept and the least probability of the top label."""
 
     keep: list[str] = ["en"]
     min_score: float = Field(0.65, ge=0, le=1)
 
 
-class HeuristicConfig(_Strict):
+class HeuristicConfig(StrictConfig):
     """One heuristic stage: on or off, its options, and its rules over its scores."""
 
     enabled: bool = True
@@ -34,7 +32,7 @@ class HeuristicConfig(_Strict):
     rules: dict[str, str] = {}
 
 
-class HeuristicsConfig(_Strict):
+class HeuristicsConfig(StrictConfig):
     """The heuristic stages, in the order RefinedWeb and FineWeb apply them (``filters/registry.py``)."""
 
     gopher_repetition: HeuristicConfig = HeuristicConfig()
@@ -44,7 +42,7 @@ class HeuristicsConfig(_Strict):
     refinedweb: HeuristicConfig = HeuristicConfig()
 
 
-class QualityConfig(_Strict):
+class QualityConfig(StrictConfig):
     """UltraClean-style fastText classifier: P(high quality) as ``scores.quality.score``."""
 
     enabled: bool = True
@@ -52,7 +50,7 @@ class QualityConfig(_Strict):
     rules: dict[str, str] = {}
 
 
-class PerplexityConfig(_Strict):
+class PerplexityConfig(StrictConfig):
     """KenLM perplexity, CCNet buckets, and the optional "Perplexed by Perplexity" band selection."""
 
     enabled: bool = True

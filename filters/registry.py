@@ -101,7 +101,7 @@ QUALITY_SCORES = ("score",)  # P(high quality) from the UltraClean-style fastTex
 
 
 def _quality_card(cfg: QualityConfig, recipe: Any) -> str:
-    rules = RulesOf("quality", QUALITY_SCORES)(cfg)
+    rules = QUALITY.rules(cfg)
     return ("fastText " + (cfg.model or "quality_en.ftz (shipped)") + ", score = P(high quality)"
             + ("; rules: " + _rules_text(rules) if rules else "; annotate only"))
 

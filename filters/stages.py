@@ -7,11 +7,14 @@ filter mode a dropped document leaves the batch (no point scoring it further); i
 every stage runs on every document, so every row carries every score and the decision it *would* get.
 
 The scorer factories below turn a stage's recipe section into its ``Scoring`` (loading its model);
-``filters/registry.py`` declares which factory, scores and rules make each stage.
+``filters/registry.py`` declares which factory, scores and rules make each stage. A ``Scoring`` is shared
+by every thread of a worker process (``filters.transforms.CurateFn``), so it must be safe to call from
+several threads at once: fastText and KenLM queries only read their model; the neural LM takes a lock.
 """
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -81,7 +84,8 @@ def run_stages(docs: list[dict], stages: list[Stage], annotate_only: bool) -> li
 # ------------------------------------------------------------------------------------- scorer factories
 
 
-def per_document(annotate: Callable[[dict], dict[str, float]]) -> BatchScorer:
+def batched(annotate: Callable[[dict], dict[str, float]]) -> BatchScorer:
+    """A scorer of one document as a scorer of a batch."""
     return lambda docs: [annotate(doc) for doc in docs]
 
 
@@ -89,7 +93,7 @@ def text_scores(fn: TextScores) -> Callable[[Any], Scoring]:
     """A heuristic that only reads the text: ``fn(text) -> scores``."""
 
     def scorer(cfg) -> Scoring:
-        return Scoring(per_document(lambda doc: fn(doc["text"] or "")))
+        return Scoring(batched(lambda doc: fn(doc["text"] or "")))
 
     return scorer
 
@@ -103,7 +107,7 @@ def correcting(fn: Callable[[str], tuple[str, dict[str, float]]]) -> Callable[[A
             doc["text"] = text
             return scores
 
-        return Scoring(per_document(annotate))
+        return Scoring(batched(annotate))
 
     return scorer
 
@@ -120,7 +124,7 @@ def c4_scorer(cfg) -> Scoring:
         doc["text"] = text
         return scores
 
-    return Scoring(per_document(annotate))
+    return Scoring(batched(annotate))
 
 
 def language_scorer(cfg) -> Scoring:
@@ -138,7 +142,7 @@ def language_scorer(cfg) -> Scoring:
     def check(doc: dict) -> str | None:
         return "language:not_kept" if keep and doc["language"] not in keep else None
 
-    return Scoring(per_document(annotate), check)
+    return Scoring(batched(annotate), check)
 
 
 def quality_scorer(cfg) -> Scoring:
@@ -156,7 +160,15 @@ def perplexity_scorer(cfg) -> Scoring:
         from filters.neural_perplexity import doc_perplexities, load_model
 
         model = load_model(cfg.model)
-        return Scoring(lambda docs: [{"perplexity": p} for p in doc_perplexities(model, [d["text"] or "" for d in docs])])
+        # Curate's threads share this model (one per worker process): a Hugging Face fast tokenizer is not
+        # safe to call from two threads at once, and the forward pass already uses every core (or the GPU).
+        lock = threading.Lock()
+
+        def score(docs: list[dict]) -> list[dict[str, float]]:
+            with lock:
+                return [{"perplexity": p} for p in doc_perplexities(model, [d["text"] or "" for d in docs])]
+
+        return Scoring(score)
     from filters.perplexity import doc_perplexity, load_model
 
     model = load_model(cfg.model)

@@ -13,7 +13,7 @@ from apache_beam.utils.shared import Shared
 from filters import quantiles
 from filters.config import PerplexityConfig
 from filters.stages import Stage, bind, run_stages
-from schemas.outcomes import DROPPED, KEEP
+from schemas.outcomes import DROPPED, KEEP, is_kept
 from schemas.packed import pack, unpack
 from schemas.routing import outputs, route, split_kept
 
@@ -55,7 +55,9 @@ class CurateFn(beam.DoFn):
     Models are loaded once per worker *process*, not per DoFn instance: the Dataflow SDK harness runs a
     DoFn instance per thread (a dozen or more on a worker), and a user's 1 GB quality model must not be
     loaded a dozen times. ``Shared`` hands every instance deserialized from this DoFn the same
-    ``LoadedStages`` (lid.176, the quality model, KenLM or the neural LM), which are read-only here.
+    ``LoadedStages`` (lid.176, the quality model, KenLM or the neural LM), which must be safe to call from
+    several threads (``filters/stages.py``). Beam keeps one shared object alive between bundles at a time,
+    so a process that also runs RunInference (the synthesis branch) may reload them once that has run.
     """
 
     def __init__(self, stages: tuple[tuple[Any, Any], ...], annotate_only: bool):
@@ -72,7 +74,7 @@ class CurateFn(beam.DoFn):
     def process(self, batch: list[dict]):
         todo = []
         for doc in batch:
-            if doc.get("decision"):  # dropped upstream; reaches here only in annotate-only mode
+            if not is_kept(doc):  # dropped upstream; reaches here only in annotate-only mode
                 yield doc
             else:
                 todo.append(dict(doc))

@@ -17,15 +17,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from schemas.config import StrictConfig
 
 log = logging.getLogger(__name__)
 
 
-class ExtractConfig(BaseModel):
+class ExtractConfig(StrictConfig):
     """The recipe's ``extract`` section: engine, limits and what trafilatura keeps."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     engine: Literal["trafilatura", "resiliparse"] = "trafilatura"
     timeout_s: float = Field(30.0, ge=0, description="0 disables the timeout (runs in-process, faster)")

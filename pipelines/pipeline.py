@@ -246,7 +246,7 @@ def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], 
     funnel["recipe_hash"] = recipe.hash
     funnel["schema_version"] = SCHEMA_VERSION
     if arrow:
-        write.write_arrow_layout(output, [s["file"] for s in arrow], recipe.hash, recipe.description)
+        write.write_arrow_layout(output, [s["file"] for s in arrow], recipe.hash, recipe.description, DOCUMENT_SCHEMA)
     write.remove_stale(output, {s["file"] for s in shards + synthetic})
     write_text(join(output, "stats.json"), json.dumps(funnel, indent=2) + "\n")
     write_text(join(output, "recipe.yaml"), recipe.to_yaml())

@@ -54,7 +54,7 @@ class Recipe(BaseModel):
     output: OutputConfig = OutputConfig()
 
     @model_validator(mode="after")
-    def _stages_agree(self) -> "Recipe":
+    def _stages_agree(self) -> "Recipe":  # rules against their stage's scores: the registry knows both
         from pipelines.registry import check_recipe
 
         check_recipe(self)
@@ -103,10 +103,18 @@ def load_recipe(path: str | Path | None = None, overrides: dict | None = None) -
     try:
         return Recipe.model_validate(raw)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['msg']}" for e in err.errors()
-        )
-        raise RecipeError(f"recipe {source}: {problems}") from None
+        raise RecipeError(f"recipe {source}: {'; '.join(_problem(e) for e in err.errors())}") from None
+
+
+def _problem(error: dict) -> str:
+    """One validation error as ``section.key: message``. The checks across sections (``check_recipe``) run
+    on the whole recipe and name their section in the message themselves; they run once every section
+    is valid on its own, so a recipe with both kinds of mistakes shows the second kind after the first
+    is fixed."""
+    where = ".".join(str(p) for p in error["loc"])
+    if where:
+        return f"{where}: {error['msg']}"
+    return error["msg"].removeprefix("Value error, ")
 
 
 def _set_dotted(tree: dict, dotted: str, value: object) -> None:

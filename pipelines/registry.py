@@ -1,7 +1,7 @@
 """Every stage of a run, in the default order, and what derives from that one list.
 
-Each package declares its own stages (``filters/registry.py``, ``dedup/registry.py``, and ``read`` and
-``extract`` below); this module only puts them in order. From ``STAGES`` come:
+Each package declares its own stages (``filters/registry.py``, ``dedup/registry.py``; pipelines' own two,
+``read`` and ``extract``, are declared below), and this module puts them in order. From ``STAGES`` come:
 
 * the schema's ``scores`` struct (``SCORE_FIELDS``, ``DOCUMENT_SCHEMA``, ``SYNTHETIC_SCHEMA``);
 * recipe validation: every rule parsed against its stage's scores, every selection against all scores
@@ -78,9 +78,9 @@ def section(recipe: Any, path: str) -> Any:
     return node
 
 
-def enabled_stages(recipe: Any) -> list[tuple[StageSpec, Any]]:
-    """(stage, its section) for every stage the recipe turns on, in the default order."""
-    pairs = [(spec, section(recipe, spec.section)) for spec in STAGES]
+def enabled_stages(recipe: Any, stages: tuple[StageSpec, ...] = STAGES) -> list[tuple[StageSpec, Any]]:
+    """(stage, its section) for every stage the recipe turns on, in the order of ``stages``."""
+    pairs = [(spec, section(recipe, spec.section)) for spec in stages]
     return [(spec, cfg) for spec, cfg in pairs if spec.enabled(cfg)]
 
 
@@ -89,9 +89,10 @@ def label(spec: StageSpec) -> str:
     return "".join(part.capitalize() for part in spec.name.split("_"))
 
 
-def stage_transforms(job: Any) -> Iterator[tuple[str, Any]]:
+def stage_transforms(job: Any, stages: tuple[StageSpec, ...] = STAGES) -> Iterator[tuple[str, Any]]:
     """(label, PTransform) of each step of the graph: the enabled stages in order, runs of consecutive
-    per-document stages as one ``Curate`` (one batch, one pass over the documents)."""
+    per-document stages as one ``Curate`` (one batch, one pass over the documents); a run after a corpus
+    stage (say, a text correction after dedup) is ``Curate2``."""
     from filters.transforms import Curate
 
     batch: list[tuple[StageSpec, Any]] = []
@@ -104,7 +105,7 @@ def stage_transforms(job: Any) -> Iterator[tuple[str, Any]]:
         batch = []
         return step
 
-    for spec, cfg in enabled_stages(job.recipe):
+    for spec, cfg in enabled_stages(job.recipe, stages):
         if spec.per_document:
             batch.append((spec, cfg))
             continue

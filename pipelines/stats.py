@@ -10,14 +10,15 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Iterable
 
+from schemas.outcomes import is_kept
+
 KEPT, DROPPED, ERROR, SKIPPED = "kept", "dropped", "error", "skipped"
 
 Outcome = tuple[str, str, str]  # (source file, kind, reason)
 
 
 def outcome_of(doc: dict) -> Outcome:
-    decision = doc.get("decision") or "keep"
-    return (doc["source"], KEPT, "") if decision == "keep" else (doc["source"], DROPPED, decision)
+    return (doc["source"], KEPT, "") if is_kept(doc) else (doc["source"], DROPPED, doc["decision"])
 
 
 def _empty_file() -> dict:

@@ -13,7 +13,7 @@ from apache_beam.metrics import Metrics
 from pipelines import readers
 from pipelines.extract import ExtractConfig, Extractor, ExtractTimeout, looks_binary
 from pipelines.readers import ReadConfig
-from schemas.outcomes import DOCS, DROPPED, ERRORS, SKIPPED, error_row
+from schemas.outcomes import DOCS, DROPPED, ERRORS, SKIPPED, error_row, is_kept
 from schemas.packed import pack, unpack
 from schemas.routing import outputs, route
 
@@ -118,7 +118,7 @@ class Extract(beam.DoFn):
             self.extractor.__exit__(None, None, None)
 
     def process(self, doc: dict):
-        if doc.get("decision") or "html" not in doc:
+        if not is_kept(doc) or "html" not in doc:
             yield doc
             return
         doc = dict(doc)

@@ -23,12 +23,12 @@ import xxhash
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from pipelines.registry import DOCUMENT_SCHEMA
 from schemas import ERROR_SCHEMA
+from schemas.config import StrictConfig
 from schemas.files import atomic_write, join, write_text
 
 DATA_DIR = "data"
@@ -39,10 +39,8 @@ SPLIT = "train"
 _ROW_OVERHEAD_BYTES = 512  # ids, url, metadata and scores of one row, roughly
 
 
-class OutputConfig(BaseModel):
+class OutputConfig(StrictConfig):
     """The recipe's ``output`` section: formats, shard size and Parquet settings."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     formats: list[Literal["parquet", "arrow"]] = ["parquet"]
     target_shard_bytes: int = Field(256 * 1024 * 1024, gt=0)
@@ -111,7 +109,7 @@ def existing_fingerprint(path: str) -> str | None:
     return value.decode() if value else None
 
 
-def rows_table(docs: Iterable[dict], schema: pa.Schema = DOCUMENT_SCHEMA) -> pa.Table:
+def rows_table(docs: Iterable[dict], schema: pa.Schema) -> pa.Table:
     """Rows sorted by id, projected onto ``schema``'s columns (working fields dropped)."""
     names = schema.names
     rows = [{name: d.get(name) for name in names} for d in sorted(docs, key=lambda d: d["id"])]
@@ -146,11 +144,12 @@ def write_errors(output: str, errors: list[dict]) -> str:
     return relative
 
 
-def write_arrow_layout(output: str, shards: list[str], fingerprint: str, description: str) -> None:
-    """state.json + dataset_info.json next to the Arrow shards: what ``datasets.load_from_disk`` reads."""
+def write_arrow_layout(output: str, shards: list[str], fingerprint: str, description: str, schema: pa.Schema) -> None:
+    """state.json + dataset_info.json next to the Arrow shards (of ``schema``): what ``datasets.load_from_disk``
+    reads."""
     import datasets
 
-    features = datasets.Features.from_arrow_schema(DOCUMENT_SCHEMA)
+    features = datasets.Features.from_arrow_schema(schema)
     state = {
         "_data_files": [{"filename": posixpath.basename(s)} for s in sorted(shards)],
         "_fingerprint": fingerprint,

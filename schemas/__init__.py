@@ -7,6 +7,7 @@
 * ``outcomes``   where a record ends (docs / dropped / errors / skipped), light and error rows;
 * ``routing``    the Beam side of the stage contract: one helper routes and counts every decision;
 * ``stage``      how a stage declares itself (``StageSpec``);
+* ``config``     the base of every recipe section (strict, frozen);
 * ``files``      the guarded path join and the atomic writer every output file goes through.
 
 ``filters/``, ``dedup/``, ``synth/`` and ``pipelines/`` build on it; nothing here imports them

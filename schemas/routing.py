@@ -4,8 +4,9 @@ routes each document it decides through ``route``.
 ``route`` is the one place a drop is counted (Beam metrics namespace ``drop``, one counter per reason
 ``stage:rule``, dedup included) and the one place the filter / annotate-only difference lives: in filter
 mode a dropped document leaves on ``DROPPED`` as its light record, in annotate-only mode it stays in the
-main output with its decision. Corpus stages work only on the documents still kept (``split_kept``);
-the already decided ones, which exist only in annotate-only runs, pass through them untouched.
+main output with its decision. Corpus stages decide only on the documents still kept (``split_kept``);
+the already decided ones, which exist only in annotate-only runs, keep their decision (PerplexitySelect
+still gives the exact copies their bucket, like any other score).
 """
 
 from __future__ import annotations

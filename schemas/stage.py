@@ -37,11 +37,12 @@ class StageSpec:
     scores: tuple[str, ...] = ()
     #: its config -> its parsed rules (``filters.decide.Rule``); raises, naming the rule, on a bad one.
     rules: Callable[[Any], tuple] | None = None
-    #: document stage: its config -> a ``filters.stages.Stage`` (models loaded); runs inside Curate.
+    #: document stage: its config -> a ``filters.stages.Scoring`` (models loaded; ``filters.stages.bind``
+    #: makes the runnable stage of it and the rules); runs inside Curate.
     scorer: Callable[[Any], Any] | None = None
     #: corpus stage: (its config, the run's ``Job``) -> a PTransform with outputs docs / dropped / errors.
     transform: Callable[[Any, Any], Any] | None = None
-    #: row label in the card's recipe table; None puts its rules in the card's rule table instead.
+    #: row label and text of its line in the card's recipe table (None: no line there).
     card_label: str | None = None
     card: CardText | None = None
     #: whether a stage with ``rules`` in its config shows them in the card's rule table.
@@ -50,6 +51,10 @@ class StageSpec:
     def __post_init__(self) -> None:
         if (self.scorer is None) == (self.transform is None):
             raise ValueError(f"stage {self.name}: give exactly one of scorer (per document) or transform (corpus)")
+        if (self.card_label is None) != (self.card is None):
+            raise ValueError(f"stage {self.name}: a line in the card needs both card_label and card")
+        if self.rules_in_card and self.rules is None:
+            raise ValueError(f"stage {self.name}: rules_in_card needs rules")
 
     @property
     def per_document(self) -> bool:

@@ -19,16 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from filters.decide import Rule, parse_rule
+from schemas.config import StrictConfig
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SELECT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\s*(.*)$")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 @dataclass(frozen=True)
@@ -98,7 +95,7 @@ def merge_rules(overrides: Mapping[str, str | list[str]]) -> list[tuple[str, str
     return merged
 
 
-class SynthConfig(_Strict):
+class SynthConfig(StrictConfig):
     """MAGA genre–audience reformulation of selected kept documents (``synth/README.md``).
 
     Defaults run out of the box: the embedded SmolLM2-135M GGUF in-process (a smoke-test model: it

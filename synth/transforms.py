@@ -17,7 +17,7 @@ follow arrival order: with a sampled in-process model the batch a document lands
 (one seed per forward pass). So batches are built here instead, as a function of the input set only
 (``DeterministicBatches``), and handed over pre-batched.
 
-Pure helpers (``synthetic_row``, ``route``, ``SynthStats``) are module functions, tested without Beam.
+Pure helpers (``synthetic_row``, ``route_rewrites``, ``SynthStats``) are module functions, tested without Beam.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import xxhash
 from apache_beam.metrics import Metrics
 from apache_beam.ml.inference.base import ModelHandler, PredictionResult, RunInference
 
-from schemas.outcomes import error_row
+from schemas.outcomes import error_row, is_kept
 from schemas.packed import by_id, unpack
 from schemas.synthetic import to_synthetic_row
 from synth import maga
@@ -100,7 +100,7 @@ class Routed:
     stats: dict[str, Any]
 
 
-def route(doc: Mapping[str, Any], output: SourceOutput, annotate_only: bool) -> Routed:
+def route_rewrites(doc: Mapping[str, Any], output: SourceOutput, annotate_only: bool) -> Routed:
     """One selected document's synthetic rows, error rows and stat delta.
 
     Kept rewrites become rows; in annotate-only mode rejected ones too (``decision`` = their
@@ -295,7 +295,7 @@ class _Select(beam.DoFn):
 
     def process(self, doc: dict):
         # A document that is not kept (annotate-only runs pass every document) is not a candidate.
-        if doc.get("decision") in (None, "keep"):
+        if is_kept(doc):
             if self.selection is None or self.selection.selects(doc):
                 yield beam.pvalue.TaggedOutput(_STAT, {"documents_in": 1})
                 yield {name: doc.get(name) for name in SOURCE_FIELDS}
@@ -317,7 +317,7 @@ class _Route(beam.DoFn):
         self.annotate_only = annotate_only
 
     def process(self, prediction: PredictionResult):
-        routed = route(prediction.example, prediction.inference, self.annotate_only)
+        routed = route_rewrites(prediction.example, prediction.inference, self.annotate_only)
         for key, value in routed.stats.items():
             if key.startswith(("rewrite:", "source:")):
                 Metrics.counter("synth", key.split(":", 1)[1]).inc(value)
@@ -345,7 +345,7 @@ class CapDocuments(beam.PTransform):
             | "Smallest" >> beam.combiners.Top.Smallest(self.n)
             | "IdSet" >> beam.Map(lambda top: frozenset(i for _, i in top))
         )
-        # Every selected document waits for the chosen set: packed meanwhile (pipelines/packed.py).
+        # Every selected document waits for the chosen set: packed meanwhile (schemas/packed.py).
         capped = (
             docs
             | "Pack" >> beam.Map(by_id)

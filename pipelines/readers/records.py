@@ -14,9 +14,10 @@ import posixpath
 from typing import IO, Callable, Literal
 
 import xxhash
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from schemas import empty_document
+from schemas.config import StrictConfig
 
 Item = tuple[Literal["doc", "error", "skipped"], object]
 Opener = Callable[[], IO[bytes]]
@@ -27,10 +28,8 @@ HTML_TYPES = frozenset({"text/html", "application/xhtml+xml", "application/xml+x
 DEFAULT_MAX_DECOMPRESSED_BYTES = 1 << 30
 
 
-class ReadConfig(BaseModel):
+class ReadConfig(StrictConfig):
     """The recipe's ``read`` section: size limits that keep one record from taking a worker down."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_record_bytes: int = Field(10_000_000, gt=0, description="larger payloads are dropped as read:too_large")
     max_decompressed_bytes: int = Field(

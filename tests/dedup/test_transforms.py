@@ -104,6 +104,22 @@ def test_exact_dedup_annotate_only_keeps_copies_whole(texts):
     assert all(d["text"] for d in kept)  # written rows, not light records
 
 
+def test_dedup_drops_are_counted_under_the_one_drop_namespace(texts):
+    from apache_beam.metrics.metric import MetricsFilter
+
+    docs = [_doc("k", texts[2]), _doc("m", _edit(texts[2], 0.01, 5)), _doc("n", texts[2])]
+    for annotate in (False, True):
+        p = BeamTestPipeline(runner="DirectRunner")
+        exact = p | beam.Create(docs) | ExactDedup(ExactDedupConfig(order=["id"]), annotate_only=annotate)
+        _ = exact[DOCS] | NearDedup(NearDedupConfig(), annotate_only=annotate)
+        result = p.run()
+        result.wait_until_finish()
+        counters = {(c.key.metric.namespace, c.key.metric.name): c.committed
+                    for c in result.metrics().query(MetricsFilter())["counters"]}
+        assert counters[("drop", "dedup:exact")] == 1 and counters[("drop", "dedup:near")] == 1, counters
+        assert not [key for key in counters if key[0] == "dedup" and key[1].startswith("dedup:")]
+
+
 def _combine(fn, docs: list[dict], seed: int):
     """Run a CombineFn as a runner may: inputs split into bundles (pre-combined), then merged in any order."""
     rng = random.Random(seed)

@@ -67,6 +67,20 @@ def test_models_are_loaded_once_per_process_whatever_the_number_of_dofn_instance
     assert other.loaded is not first.loaded
 
 
+def test_a_second_curate_scores_kept_documents_and_keeps_their_earlier_scores(mini_jsonl_rows, stages):
+    # After a corpus stage (dedup), documents arrive with decision "keep" and the first Curate's scores.
+    first, second = stages[:1], stages[1:3]  # language | gopher_repetition, gopher_quality
+    docs = _texts(mini_jsonl_rows)
+    run_stages(docs, [bind(spec, cfg) for spec, cfg in first], annotate_only=True)
+    for doc in docs:
+        doc["decision"] = "keep"
+    names = [spec.name for spec, _ in first + second]
+    with BeamTestPipeline(runner="DirectRunner") as p:
+        out = p | beam.Create(docs) | Curate(second, annotate_only=True)
+        assert_that(out[DOCS] | beam.Map(lambda d: all(d["scores"][n] is not None for n in names)),
+                    equal_to([True] * len(docs)), label="all scores")
+
+
 def _scored(i: int, perplexity: float, decision: str = "keep") -> dict:
     return {"id": f"d{i:03d}", "source": "s", "url": "u", "decision": decision, "duplicate_of": None,
             "scores": {"perplexity": {"perplexity": perplexity}}}

@@ -26,9 +26,30 @@ from pipelines.registry import (
     stage,
     stage_transforms,
 )
+from schemas import SCHEMA_VERSION
 
 #: The hash of the shipped default recipe: moving the sections into their packages must not change it.
 DEFAULT_RECIPE_HASH = "63b8e293c36e1c52"
+
+#: The ``scores`` struct of each schema version, as ``stage.score`` in column order: a stage that adds,
+#: drops or moves a score changes the Parquet schema, so it bumps ``SCHEMA_VERSION`` and adds a line here.
+SCORES_OF_SCHEMA = {
+    "1.1.0": (
+        "language.score gopher_repetition.dup_line_frac gopher_repetition.dup_para_frac "
+        "gopher_repetition.dup_line_char_frac gopher_repetition.dup_para_char_frac "
+        "gopher_repetition.top_2gram_char_frac gopher_repetition.top_3gram_char_frac "
+        "gopher_repetition.top_4gram_char_frac gopher_repetition.dup_5gram_char_frac "
+        "gopher_repetition.dup_6gram_char_frac gopher_repetition.dup_7gram_char_frac "
+        "gopher_repetition.dup_8gram_char_frac gopher_repetition.dup_9gram_char_frac "
+        "gopher_repetition.dup_10gram_char_frac gopher_quality.word_count gopher_quality.mean_word_length "
+        "gopher_quality.hash_word_ratio gopher_quality.ellipsis_word_ratio gopher_quality.bullet_line_ratio "
+        "gopher_quality.ellipsis_line_ratio gopher_quality.alpha_word_ratio gopher_quality.stop_word_count "
+        "c4.lines_removed_frac c4.words_removed_frac c4.sentence_count c4.lorem_ipsum c4.curly_bracket "
+        "c4.bad_words fineweb.line_punct_ratio fineweb.dup_line_char_frac fineweb.short_line_ratio "
+        "fineweb.newline_word_ratio refinedweb.removed_word_frac refinedweb.lines_removed quality.score "
+        "perplexity.perplexity"
+    ),
+}
 
 _NOT_STAGES = {"name", "description", "license", "max_error_rate", "synth", "output"}
 
@@ -68,6 +89,12 @@ def test_the_default_recipe_hash_is_unchanged():
     assert load_recipe().hash == DEFAULT_RECIPE_HASH
 
 
+def test_the_scores_struct_is_the_one_of_its_schema_version():
+    layout = " ".join(f"{stage}.{score}" for stage, scores in SCORE_FIELDS.items() for score in scores)
+    assert layout == SCORES_OF_SCHEMA[SCHEMA_VERSION]
+    assert DOCUMENT_SCHEMA.metadata[b"schema_version"].decode() == SCHEMA_VERSION
+
+
 def test_the_schemas_scores_are_the_declared_scores_in_stage_order():
     scores = DOCUMENT_SCHEMA.field("scores").type
     assert [f.name for f in scores] == [spec.name for spec in STAGES if spec.scores]
@@ -93,10 +120,11 @@ def test_every_document_stage_writes_exactly_its_declared_scores(mini_jsonl_rows
 @pytest.mark.parametrize("spec", [s for s in STAGES if s.rules is not None and s.name != "language"],
                          ids=lambda s: s.name)
 def test_a_rule_over_a_score_its_stage_does_not_write_is_refused_naming_the_section(spec):
-    with pytest.raises(RecipeError, match=rf"{spec.section}\.rules\.bogus: unknown score 'no_such_score'"):
+    with pytest.raises(RecipeError, match=rf"^recipe \S+: {spec.section}\.rules\.bogus: unknown score 'no_such_score'"):
         load_recipe(overrides={f"{spec.section}.rules": {"bogus": "no_such_score >= 1"}})
     other = next(s for s in STAGES if s.scores and not set(s.scores) & set(spec.scores))
-    with pytest.raises(RecipeError, match=rf"known scores: {', '.join(spec.scores)}"):
+    with pytest.raises(RecipeError, match=rf"^recipe \S+: {spec.section}\.rules\.borrowed: .*; known scores: "
+                                          rf"{', '.join(spec.scores)}$"):
         load_recipe(overrides={f"{spec.section}.rules": {"borrowed": f"{other.scores[0]} >= 1"}})
 
 
@@ -123,6 +151,14 @@ def test_the_graph_is_the_enabled_stages_in_order_with_document_stages_batched()
     curate = steps[2][1]
     assert [spec.name for spec, _ in curate.stages] == [spec.name for spec in STAGES if spec.per_document]
     assert all(isinstance(transform, beam.PTransform) for _, transform in steps)
+
+
+def test_document_stages_after_a_corpus_stage_are_a_second_batch():
+    order = (stage("read"), stage("extract"), stage("language"), stage("exact_dedup"), stage("gopher_quality"),
+             stage("c4"), stage("near_dedup"))
+    steps = list(stage_transforms(_job(load_recipe()), order))
+    assert [name for name, _ in steps] == ["Read", "Extract", "Curate", "ExactDedup", "Curate2", "NearDedup"]
+    assert [spec.name for spec, _ in steps[4][1].stages] == ["gopher_quality", "c4"]
 
 
 def test_a_disabled_stage_leaves_the_graph_and_the_batch():

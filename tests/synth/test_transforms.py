@@ -37,7 +37,7 @@ from synth.transforms import (
     DeterministicBatches,
     SourceOutput,
     Synthesize,
-    route,
+    route_rewrites,
     stable_hash,
     summarize,
 )
@@ -198,7 +198,7 @@ def test_route_writes_kept_rewrites_errors_and_a_delta_that_adds_up():
         ],
     )
     output = SourceOutput(result, "tok", 7, {"rw-0": 5, "rw-2": 6})
-    filtered, annotated = route(doc, output, False), route(doc, output, True)
+    filtered, annotated = route_rewrites(doc, output, False), route_rewrites(doc, output, True)
     assert [r["id"] for r in filtered.rows] == ["rw-0"] and filtered.rows[0]["decision"] == "keep"
     assert [(r["id"], r["decision"]) for r in annotated.rows] == [("rw-0", "keep"), ("rw-2", "synth:echo")]
     row = filtered.rows[0]
