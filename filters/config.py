@@ -1,5 +1,5 @@
-"""The recipe sections filters/ owns: ``language``, ``heuristics`` (one section per heuristic stage),
-``quality`` and ``perplexity``.
+"""The recipe sections filters/ owns: ``url``, ``language``, ``heuristics`` (one section per heuristic
+stage), ``decontamination``, ``quality``, ``perplexity`` and ``pii``.
 
 Plain settings, validated field by field (``extra="forbid"``, so a misspelt key is an error naming it).
 Rules (``"word_count >= 50"``) are checked against the scores of the stage that owns them by the stage
@@ -11,9 +11,27 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from schemas.config import StrictConfig
+
+
+class UrlConfig(StrictConfig):
+    """RefinedWeb's / FineWeb's URL filter, before extraction (``filters/url_filter.py``): UT1 block lists,
+    FineWeb's URL word lists, and optionally domains the corpus gets from curated sources instead."""
+
+    enabled: bool = True
+    #: a folder in UT1's layout (``<category>/domains``, ``<category>/urls``; plain, .gz or .hashes.npz),
+    #: local or cloud; None = the shipped one (``filters/blocklists/ut1``: adult and agressif, FineWeb's list)
+    blocklists: str | None = None
+    categories: list[str] = ["adult", "agressif"]
+    words: bool = True  # FineWeb's URL word lists; the three paths below replace the shipped ones
+    banned_words: str | None = None
+    soft_banned_words: str | None = None
+    banned_subwords: str | None = None
+    #: domains (a domain, a file of domains, or ``refinedweb``: RefinedWeb's curated sources, shipped)
+    exclude: list[str] = []
+    rules: dict[str, str] = {}
 
 
 class LanguageConfig(StrictConfig):
@@ -42,11 +60,52 @@ class HeuristicsConfig(StrictConfig):
     refinedweb: HeuristicConfig = HeuristicConfig()
 
 
+class EvalFile(StrictConfig):
+    """One evaluation set: its file, the name its drops carry, the fields that hold its text."""
+
+    path: str
+    name: str | None = None  # None: from the file (``gsm8k`` for gsm8k/test.jsonl.gz)
+    fields: list[str] | None = None  # None: the section's ``fields``
+
+
+class DecontaminationConfig(StrictConfig):
+    """Documents sharing a word n-gram with an evaluation set (``filters/decontamination.py``): dropped as
+    ``decontamination:<set name>`` or only annotated; ``scores.decontamination`` either way."""
+
+    enabled: bool = False
+    #: JSONL / Parquet / text files (one item per line), local or cloud, optionally compressed
+    files: list[str | EvalFile] = []
+    fields: list[str] | None = None  # text fields of JSONL / Parquet items; None: every string field
+    ngram: int = Field(13, ge=5, le=64)  # GPT-3's 13 words, normalized as near dedup normalizes
+    action: Literal["drop", "annotate"] = "drop"
+    rules: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _files_when_enabled(self) -> "DecontaminationConfig":
+        if self.enabled and not self.files:
+            raise ValueError("enabled without files: name the evaluation sets, e.g. files: [gsm8k/test.jsonl.gz]")
+        return self
+
+    def eval_files(self) -> list[EvalFile]:
+        return [f if isinstance(f, EvalFile) else EvalFile(path=f) for f in self.files]
+
+
 class QualityConfig(StrictConfig):
     """UltraClean-style fastText classifier: P(high quality) as ``scores.quality.score``."""
 
     enabled: bool = True
     model: str | None = None  # local or cloud path; None = the shipped English model
+    rules: dict[str, str] = {}
+
+
+class PiiConfig(StrictConfig):
+    """FineWeb's last step: personal data in the text replaced by placeholders (``filters/pii.py``), after
+    dedup, in both modes (a text correction, not a decision; ``rules`` may still drop on the counts)."""
+
+    enabled: bool = True
+    emails: bool = True  # -> email@example.com
+    ips: bool = True  # public IPv4 / IPv6 -> 192.0.2.1 / 2001:db8::1
+    phones: bool = False  # +CC international numbers -> +1 555 0100; FineWeb keeps phone numbers
     rules: dict[str, str] = {}
 
 

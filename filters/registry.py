@@ -1,5 +1,6 @@
-"""The stages filters/ declares, each once: language ID, the heuristics in the order RefinedWeb and FineWeb
-apply them, the quality classifier, perplexity, and the corpus-level perplexity selection.
+"""The stages filters/ declares, each once: the URL filter, language ID, the heuristics in the order
+RefinedWeb and FineWeb apply them, benchmark decontamination, the quality classifier, perplexity, the corpus-level perplexity
+selection, and PII anonymization.
 
 A declaration says everything the rest of the house needs (``schemas.stage.StageSpec``): the scores a
 stage writes (the schema's ``scores.<stage>`` struct; the functions' own tests check they return exactly
@@ -12,15 +13,26 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from filters import heuristics
-from filters.config import HeuristicConfig, LanguageConfig, PerplexityConfig, QualityConfig
+from filters.config import (
+    DecontaminationConfig,
+    HeuristicConfig,
+    LanguageConfig,
+    PerplexityConfig,
+    PiiConfig,
+    QualityConfig,
+    UrlConfig,
+)
 from filters.decide import Rule, parse_rule
 from filters.stages import (
     c4_scorer,
     correcting,
+    decontamination_scorer,
     language_scorer,
     perplexity_scorer,
+    pii_scorer,
     quality_scorer,
     text_scores,
+    url_scorer,
 )
 from schemas.stage import StageSpec
 
@@ -39,6 +51,33 @@ class RulesOf:
 def _rules_text(rules: tuple[Rule, ...]) -> str:
     return ", ".join(f"`{r}`" for r in rules)
 
+
+# ------------------------------------------------------------------------------------------------- URL
+
+#: 1/0 for the block lists and the excluded domains; counts of distinct words for the word lists.
+URL_SCORES = ("blocklist_domain", "blocklist_url", "banned_words", "soft_banned_words", "banned_subwords",
+              "excluded_domain")
+
+
+def _url_card(cfg: UrlConfig, recipe: Any) -> str:
+    source = cfg.blocklists or "UT1 2024-12-02, shipped hashed (CC BY-SA 4.0)"
+    parts = [f"UT1 categories {', '.join(cfg.categories)} from {source}" if cfg.categories else "no block list"]
+    if cfg.words:
+        parts.append("FineWeb's URL word lists" + (" (replaced)" if cfg.banned_words or cfg.soft_banned_words
+                                                    or cfg.banned_subwords else ""))
+    if cfg.exclude:
+        parts.append("curated-source domains excluded: " + ", ".join(cfg.exclude))
+    rules = URL.rules(cfg)
+    return ("; ".join(parts) + ", before extraction (RefinedWeb App. G.1, FineWeb)"
+            + ("; rules: " + _rules_text(rules) if rules else "; annotate only"))
+
+
+#: RefinedWeb's first stage, FineWeb's first step: a document stage that only reads the URL, so the
+#: pipeline runs it before extraction and a page it drops is never parsed.
+URL = StageSpec(
+    name="url", section="url", config=UrlConfig, scores=URL_SCORES, rules=RulesOf("url", URL_SCORES),
+    scorer=url_scorer, card_label="URL filter", card=_url_card,
+)
 
 # -------------------------------------------------------------------------------------------- language
 
@@ -95,6 +134,29 @@ REFINEDWEB = _heuristic(
     correcting(heuristics.refinedweb_lines),
 )
 
+# ------------------------------------------------------------------------------------ decontamination
+
+#: distinct n-grams shared with the evaluation sets; the set shared most with (its index in ``files``)
+DECONTAMINATION_SCORES = ("ngrams", "set")
+
+
+def _decontamination_card(cfg: DecontaminationConfig, recipe: Any) -> str:
+    from filters.decontamination import set_name
+
+    sets = ", ".join(f"{i}: {f.name or set_name(f.path)}" for i, f in enumerate(cfg.eval_files()))
+    action = "dropped as `decontamination:<set>`" if cfg.action == "drop" else "annotated only"
+    return (f"documents sharing a normalized {cfg.ngram}-word n-gram with an evaluation set (GPT-3's method) "
+            f"{action}; sets ({sets}) indexed once per worker, `scores.decontamination.set` is the number")
+
+
+#: Benchmark decontamination (GPT-3 §4, datatrove, dolma): on the text that is kept, after the line-level
+#: corrections, before the model stages.
+DECONTAMINATION = StageSpec(
+    name="decontamination", section="decontamination", config=DecontaminationConfig,
+    scores=DECONTAMINATION_SCORES, rules=RulesOf("decontamination", DECONTAMINATION_SCORES),
+    scorer=decontamination_scorer, card_label="decontamination", card=_decontamination_card,
+)
+
 # -------------------------------------------------------------------------------------- model stages
 
 QUALITY_SCORES = ("score",)  # P(high quality) from the UltraClean-style fastText classifier
@@ -147,5 +209,30 @@ PERPLEXITY_SELECT = StageSpec(
 
 #: The per-document stages, in the order they run (cheap rules first, models on the survivors).
 DOCUMENT_STAGES: tuple[StageSpec, ...] = (
-    LANGUAGE, GOPHER_REPETITION, GOPHER_QUALITY, C4, FINEWEB, REFINEDWEB, QUALITY, PERPLEXITY,
+    LANGUAGE, GOPHER_REPETITION, GOPHER_QUALITY, C4, FINEWEB, REFINEDWEB, DECONTAMINATION, QUALITY, PERPLEXITY,
+)
+
+# -------------------------------------------------------------------------------------------------- PII
+
+PII_SCORES = ("emails", "ips", "phones")  # how many were replaced; phones null when that option is off
+
+
+def _pii_card(cfg: PiiConfig, recipe: Any) -> str:
+    from filters import pii
+
+    replaced = [f"e-mail addresses → `{pii.EMAIL_PLACEHOLDER}`"] if cfg.emails else []
+    if cfg.ips:
+        replaced.append(f"public IPv4 / IPv6 addresses → `{pii.IPV4_PLACEHOLDER}` / `{pii.IPV6_PLACEHOLDER}`")
+    if cfg.phones:
+        replaced.append(f"international phone numbers → `{pii.PHONE_PLACEHOLDER}`")
+    rules = PII.rules(cfg)
+    return ("; ".join(replaced) or "nothing replaced") + " (FineWeb's last step, after dedup; counts in `scores.pii`)" + (
+        "; rules: " + _rules_text(rules) if rules else "")
+
+
+#: FineWeb's PII step: a text correction after dedup (so it runs in a second Curate, on every document
+#: that is written: annotate-only rows included), never a reason to drop unless a rule says so.
+PII = StageSpec(
+    name="pii", section="pii", config=PiiConfig, scores=PII_SCORES, rules=RulesOf("pii", PII_SCORES),
+    scorer=pii_scorer, card_label="PII", card=_pii_card,
 )

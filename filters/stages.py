@@ -75,7 +75,7 @@ def run_stages(docs: list[dict], stages: list[Stage], annotate_only: bool) -> li
             break
         for i, scores in zip(active, stage.score([docs[i] for i in active])):
             docs[i]["scores"][stage.name] = scores
-            reason = stage.decide(scores, docs[i])
+            reason = stage.decide(scores, docs[i]) if scores is not None else None  # unmeasured: abstain
             if reason and reasons[i] is None:
                 reasons[i] = reason
     return reasons
@@ -127,6 +127,17 @@ def c4_scorer(cfg) -> Scoring:
     return Scoring(batched(annotate))
 
 
+def url_scorer(cfg) -> Scoring:
+    """The URL filter's scores of each document's ``url`` (None without one): the lists are loaded here,
+    once per worker, and a batch is looked up at once (``filters.url_filter``)."""
+    from filters.url_filter import UrlFilter, load
+
+    lists = load(cfg.blocklists, cfg.categories, cfg.banned_words, cfg.soft_banned_words, cfg.banned_subwords,
+                 cfg.words, cfg.exclude)
+    url_filter = UrlFilter(lists)
+    return Scoring(lambda docs: url_filter.score([d.get("url") for d in docs]))
+
+
 def language_scorer(cfg) -> Scoring:
     """fastText lid.176: the top label and its probability; labels outside ``keep`` are dropped."""
     from filters.langid import identify, load_model
@@ -143,6 +154,31 @@ def language_scorer(cfg) -> Scoring:
         return "language:not_kept" if keep and doc["language"] not in keep else None
 
     return Scoring(batched(annotate), check)
+
+
+def decontamination_scorer(cfg) -> Scoring:
+    """Distinct n-grams a document shares with the evaluation sets and the set it shares most with (its
+    index in ``files``); the sets are indexed here, once per worker, and a batch is hashed at once."""
+    from filters.decontamination import Index, is_record_file, load_eval_set
+
+    sets = []
+    for item in cfg.eval_files():
+        fields = item.fields if item.fields is not None else (cfg.fields if is_record_file(item.path) else None)
+        sets.append(load_eval_set(item.path, cfg.ngram, fields, item.name))
+    index = Index(sets, cfg.ngram)
+    names = [s.name for s in sets]
+
+    def score(docs: list[dict]) -> list[dict[str, float | None]]:
+        return [{"ngrams": float(n), "set": None if at is None else float(at)}
+                for n, at in index.match([d["text"] or "" for d in docs])]
+
+    def check(doc: dict) -> str | None:
+        found = doc["scores"]["decontamination"]
+        if cfg.action == "drop" and found["ngrams"] > 0:
+            return f"decontamination:{names[int(found['set'])]}"
+        return None
+
+    return Scoring(score, check)
 
 
 def quality_scorer(cfg) -> Scoring:
@@ -173,6 +209,18 @@ def perplexity_scorer(cfg) -> Scoring:
 
     model = load_model(cfg.model)
     return Scoring(lambda docs: [{"perplexity": doc_perplexity(model, d["text"] or "")} for d in docs])
+
+
+def pii_scorer(cfg) -> Scoring:
+    """E-mail and public IP addresses (and, when asked, phone numbers) replaced by placeholders."""
+    from filters.pii import anonymize
+
+    def annotate(doc: dict) -> dict[str, float | None]:
+        text, scores = anonymize(doc["text"] or "", emails=cfg.emails, ips=cfg.ips, phones=cfg.phones)
+        doc["text"] = text
+        return scores
+
+    return Scoring(batched(annotate))
 
 
 def parse_word_list(text: str) -> frozenset[str]:

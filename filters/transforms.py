@@ -52,6 +52,10 @@ class LoadedStages:
 class CurateFn(beam.DoFn):
     """Scores batches and routes every document it decides (``schemas.routing.route``).
 
+    In annotate-only mode a document an earlier stage already decided is scored too when an earlier
+    Curate scored it (a later Curate, such as the PII step after dedup, must correct every row that is
+    written); its decision stays the first one. Documents dropped at read or extract have no text to score.
+
     Models are loaded once per worker *process*, not per DoFn instance: the Dataflow SDK harness runs a
     DoFn instance per thread (a dozen or more on a worker), and a user's 1 GB quality model must not be
     loaded a dozen times. ``Shared`` hands every instance deserialized from this DoFn the same
@@ -74,12 +78,15 @@ class CurateFn(beam.DoFn):
     def process(self, batch: list[dict]):
         todo = []
         for doc in batch:
-            if not is_kept(doc):  # dropped upstream; reaches here only in annotate-only mode
-                yield doc
-            else:
+            if is_kept(doc) or (self.annotate_only and doc.get("scores") is not None):
                 todo.append(dict(doc))
+            else:  # dropped before any stage scored it (read, extract): nothing to score
+                yield doc
         reasons = run_stages(todo, self.loaded.stages, self.annotate_only)
         for doc, reason in zip(todo, reasons):
+            if not is_kept(doc):  # annotate-only: decided by an earlier stage, scored here like any row
+                yield doc
+                continue
             doc["decision"] = reason or KEEP
             if reason is None:
                 self.kept.inc()

@@ -3,8 +3,8 @@
 The shipped default lives in ``pipelines/recipes/default.yaml``. A user recipe is read with safe YAML
 and validated by pydantic with ``extra="forbid"``, so a misspelt key is an error that names the key,
 not a silently ignored setting. Each section is owned by the package it configures (``read`` and
-``extract``: pipelines/readers and extract.py; ``language``, ``heuristics``, ``quality``, ``perplexity``:
-filters/config.py; ``dedup``: dedup/config.py; ``synth``: synth/config.py; ``output``: write.py); this
+``extract``: pipelines/readers and extract.py; ``url``, ``language``, ``heuristics``, ``decontamination``,
+``quality``, ``perplexity``, ``pii``: filters/config.py; ``dedup``: dedup/config.py; ``synth``: synth/config.py; ``output``: write.py); this
 module composes them, loads, validates and hashes. The resolved recipe is written next to the output
 and hashed into every row (``recipe_hash``), so a dataset always says exactly how it was made.
 """
@@ -21,7 +21,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from dedup.config import DedupConfig
-from filters.config import HeuristicsConfig, LanguageConfig, PerplexityConfig, QualityConfig
+from filters.config import (
+    DecontaminationConfig,
+    HeuristicsConfig,
+    LanguageConfig,
+    PerplexityConfig,
+    PiiConfig,
+    QualityConfig,
+    UrlConfig,
+)
 from pipelines.extract import ExtractConfig
 from pipelines.readers import ReadConfig
 from pipelines.write import OutputConfig
@@ -44,12 +52,15 @@ class Recipe(BaseModel):
     license: str = "other"
     max_error_rate: float = Field(0.05, ge=0, le=1, description="the run fails when errors / read exceeds this")
     read: ReadConfig = ReadConfig()
+    url: UrlConfig = UrlConfig()
     extract: ExtractConfig = ExtractConfig()
     language: LanguageConfig = LanguageConfig()
     heuristics: HeuristicsConfig = HeuristicsConfig()
+    decontamination: DecontaminationConfig = DecontaminationConfig()
     quality: QualityConfig = QualityConfig()
     perplexity: PerplexityConfig = PerplexityConfig()
     dedup: DedupConfig = DedupConfig()
+    pii: PiiConfig = PiiConfig()
     synth: SynthConfig = SynthConfig()
     output: OutputConfig = OutputConfig()
 
@@ -98,12 +109,35 @@ def load_recipe(path: str | Path | None = None, overrides: dict | None = None) -
         raise RecipeError(f"recipe {source}: not valid YAML: {err}") from None
     if not isinstance(raw, dict):
         raise RecipeError(f"recipe {source}: the top level must be a mapping of sections")
+    if "base" in raw:
+        raw = _with_base(raw, source)
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value)
     try:
         return Recipe.model_validate(raw)
     except ValidationError as err:
         raise RecipeError(f"recipe {source}: {'; '.join(_problem(e) for e in err.errors())}") from None
+
+
+def _with_base(raw: dict, source: Path) -> dict:
+    """A recipe that names a ``base`` (``default``, or a recipe file relative to this one) gives only what
+    differs: its sections are merged over the base's, key by key (a list or a value replaces the base's)."""
+    base = raw.pop("base")
+    path = DEFAULT_RECIPE if base == "default" else (source.parent / str(base))
+    try:
+        inherited = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise RecipeError(f"recipe {source}: base {base!r}: {err}") from None
+    if "base" in inherited:
+        inherited = _with_base(inherited, path)
+    return _merge(inherited, raw)
+
+
+def _merge(base: dict, override: dict) -> dict:
+    merged = dict(base)
+    for key, value in override.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) else value
+    return merged
 
 
 def _problem(error: dict) -> str:

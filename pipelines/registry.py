@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from dedup.registry import EXACT_DEDUP, NEAR_DEDUP
-from filters.registry import DOCUMENT_STAGES, PERPLEXITY_SELECT
+from filters.registry import DOCUMENT_STAGES, PERPLEXITY_SELECT, PII, URL
 from pipelines.extract import ExtractConfig
 from pipelines.readers import ReadConfig
 from schemas import document_schema, synthetic_schema
@@ -49,11 +49,13 @@ EXTRACT = StageSpec(name="extract", section="extract", config=ExtractConfig, tra
 #: describe distinct texts, and copies are combined away before anything waits for the whole corpus).
 STAGES: tuple[StageSpec, ...] = (
     READ,
+    URL,  # RefinedWeb's and FineWeb's first step: only the URL is read, so a page it drops is never parsed
     EXTRACT,
     *DOCUMENT_STAGES,  # language → Gopher → C4 → FineWeb → RefinedWeb → quality → perplexity, in Curate
     EXACT_DEDUP,
     PERPLEXITY_SELECT,
     NEAR_DEDUP,
+    PII,  # FineWeb's order: personal data replaced last, in the text that is written (a second Curate)
 )
 
 #: Every score a stage can write, by stage: the ``scores`` struct of both schemas.
@@ -91,19 +93,24 @@ def label(spec: StageSpec) -> str:
 
 def stage_transforms(job: Any, stages: tuple[StageSpec, ...] = STAGES) -> Iterator[tuple[str, Any]]:
     """(label, PTransform) of each step of the graph: the enabled stages in order, runs of consecutive
-    per-document stages as one ``Curate`` (one batch, one pass over the documents); a run after a corpus
-    stage (say, a text correction after dedup) is ``Curate2``."""
+    per-document stages as one ``Curate`` (one batch, one pass over the documents). The run of
+    per-document stages that follows extraction is ``Curate``; any other run (the URL filter before
+    extraction, a text correction after dedup) is named after its stages: ``Curate(url)``, ``Curate(pii)``."""
     from filters.transforms import Curate
 
     batch: list[tuple[StageSpec, Any]] = []
-    curates = 0
+    main_named = False
 
     def curate() -> tuple[str, Any]:
-        nonlocal batch, curates
-        curates += 1
-        step = ("Curate" if curates == 1 else f"Curate{curates}", Curate(tuple(batch), job.annotate_only))
+        nonlocal batch, main_named
+        main = not main_named and any(spec.name == EXTRACT.name for spec, _ in done)
+        main_named = main_named or main
+        name = "Curate" if main else f"Curate({'+'.join(spec.name for spec, _ in batch)})"
+        step = (name, Curate(tuple(batch), job.annotate_only))
         batch = []
         return step
+
+    done: list[tuple[StageSpec, Any]] = []
 
     for spec, cfg in enabled_stages(job.recipe, stages):
         if spec.per_document:
@@ -111,6 +118,7 @@ def stage_transforms(job: Any, stages: tuple[StageSpec, ...] = STAGES) -> Iterat
             continue
         if batch:
             yield curate()
+        done.append((spec, cfg))
         yield label(spec), spec.transform(cfg, job)
     if batch:
         yield curate()

@@ -90,6 +90,25 @@ def _check_inputs(patterns: list[str]) -> int:
     return total
 
 
+def _check_stage_files(recipe) -> None:
+    """Fail before reading any input when a file an enabled stage needs is missing (a typo in a list's or an
+    eval set's path would otherwise surface on the first worker, after the job started)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    wanted = []
+    if recipe.url.enabled:
+        url = recipe.url
+        if url.blocklists and url.categories:
+            wanted.append(("url.blocklists", url.blocklists))
+        wanted += [(f"url.{key}", path) for key in ("banned_words", "soft_banned_words", "banned_subwords")
+                   if (path := getattr(url, key)) and url.words]
+    if recipe.decontamination.enabled:
+        wanted += [("decontamination.files", f.path) for f in recipe.decontamination.eval_files()]
+    for key, path in wanted:
+        if not FileSystems.exists(path):
+            raise SystemExit(f"error: {key}: {path} does not exist")
+
+
 def _beam_options(beam_args: list[str]):
     from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
 
@@ -170,6 +189,7 @@ def prepare(argv: list[str] | None = None):
     if args.synth:
         overrides["synth.enabled"] = True  # through the recipe, so recipe.yaml and the hash say so
     recipe = load_recipe(args.recipe, overrides)
+    _check_stage_files(recipe)
     inputs = [glob for group in args.input for glob in group] if args.input else [_sample_path()]
     n_files = _check_inputs(inputs)
     options = _beam_options(beam_args)

@@ -118,24 +118,21 @@ class Extract(beam.DoFn):
             self.extractor.__exit__(None, None, None)
 
     def process(self, doc: dict):
-        if not is_kept(doc) or "html" not in doc:
+        if "html" not in doc or not (is_kept(doc) or self._annotated(doc)):
             yield doc
             return
         doc = dict(doc)
         body = doc.pop("html")
         if len(body) > self.config.max_html_bytes:
-            doc["decision"] = "extract:too_large"
-            yield route(doc, self.annotate_only)
+            yield self._drop(doc, "extract:too_large")
             return
         if looks_binary(body):  # an image or archive labelled text/html: nothing to extract
-            doc["decision"] = "extract:binary"
-            yield route(doc, self.annotate_only)
+            yield self._drop(doc, "extract:binary")
             return
         try:
             result = self.extractor(body, doc.get("charset"), doc.get("url"))
         except ExtractTimeout:
-            doc["decision"] = "extract:timeout"
-            yield route(doc, self.annotate_only)
+            yield self._drop(doc, "extract:timeout")
             return
         except Exception as err:  # noqa: BLE001 — one bad page must not kill the job
             Metrics.counter("extract", "errors").inc()
@@ -148,5 +145,18 @@ class Extract(beam.DoFn):
             log.info("extract: %d pages extracted by this worker", self.seen)
         doc.update(text=result.text, title=result.title, date=result.date, charset=result.charset)
         if not result.text.strip():
-            doc["decision"] = "extract:empty"
-        yield route(doc, self.annotate_only)
+            yield self._drop(doc, "extract:empty")
+            return
+        yield doc  # kept, or (annotate-only) decided and counted before extraction
+
+    def _annotated(self, doc: dict) -> bool:
+        """Annotate-only: a page a stage before extraction (the URL filter) scored and decided is still
+        extracted, so its row carries every score like any other; a page dropped at read time is not."""
+        return self.annotate_only and doc.get("scores") is not None
+
+    def _drop(self, doc: dict, reason: str):
+        """``doc`` decided ``reason`` unless an earlier stage decided it already (annotate-only)."""
+        if is_kept(doc):
+            doc["decision"] = reason
+            return route(doc, self.annotate_only)
+        return doc

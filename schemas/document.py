@@ -18,7 +18,7 @@ from typing import Mapping, Sequence
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.1.0"  # 1.1: scores.quality, scores.perplexity, ccnet_bucket
+SCHEMA_VERSION = "1.3.0"  # 1.1: scores.quality, scores.perplexity, ccnet_bucket; 1.2: scores.pii; 1.3: scores.url, .decontamination
 
 #: Column name -> (type, description). The descriptions feed the dataset card. ``scores`` has no fixed
 #: type: its struct has one member per stage that scores (``document_schema``).

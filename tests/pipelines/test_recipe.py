@@ -57,3 +57,37 @@ def test_resolved_recipe_round_trips(tmp_path):
     path = tmp_path / "resolved.yaml"
     path.write_text(recipe.to_yaml())
     assert load_recipe(path) == recipe and load_recipe(path).hash == recipe.hash
+
+
+def test_a_recipe_with_a_base_gives_only_what_differs(tmp_path):
+    child = tmp_path / "child.yaml"
+    child.write_text("base: default\nname: child\nlanguage: {min_score: 0.8}\n"
+                     "heuristics: {c4: {rules: {min_sentences: sentence_count >= 5}}}\n", encoding="utf-8")
+    recipe, default = load_recipe(child), load_recipe()
+    assert recipe.name == "child" and recipe.language.min_score == 0.8 and recipe.language.keep == ["en"]
+    # a mapping merges key by key, rules too: one threshold changes, the other rules and settings stay
+    assert recipe.heuristics.c4.rules == {**default.heuristics.c4.rules, "min_sentences": "sentence_count >= 5"}
+    assert recipe.heuristics.c4.options == default.heuristics.c4.options
+    assert recipe.heuristics.gopher_quality == default.heuristics.gopher_quality
+    grandchild = tmp_path / "grandchild.yaml"
+    grandchild.write_text("base: child.yaml\nname: grandchild\n", encoding="utf-8")
+    assert load_recipe(grandchild).language.min_score == 0.8
+    (tmp_path / "orphan.yaml").write_text("base: missing.yaml\n", encoding="utf-8")
+    with pytest.raises(RecipeError, match="base 'missing.yaml'"):
+        load_recipe(tmp_path / "orphan.yaml")
+
+
+def test_the_decontamination_example_is_the_default_recipe_plus_decontamination():
+    from pipelines.recipe import DEFAULT_RECIPE
+
+    example = load_recipe(DEFAULT_RECIPE.parent / "decontaminate.yaml").model_dump()
+    default = load_recipe().model_dump()
+    assert example.pop("decontamination")["enabled"] and not default.pop("decontamination")["enabled"]
+    for key in ("name", "description"):
+        example.pop(key), default.pop(key)
+    assert example == default
+
+
+def test_decontamination_needs_its_files():
+    with pytest.raises(RecipeError, match=r"decontamination: .*enabled without files"):
+        load_recipe(overrides={"decontamination.enabled": True})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import signal
 import subprocess
@@ -292,3 +293,85 @@ def test_copies_are_exact_duplicates_before_the_perplexity_band(data_dir, tmp_pa
         else:  # both failed an earlier stage, for the same reason
             assert decisions[0] == decisions[1]
     assert band_drops > 0  # some first copies did fail the band, so the copies' reason was tested
+
+
+def test_personal_data_is_replaced_in_every_row_that_is_written(mini_jsonl_rows, tmp_path):
+    """FineWeb's PII step runs after dedup, on the text that is written: in filter mode on the kept rows,
+    in annotate-only mode on every row with text, the copies exact dedup set aside included."""
+    contact = "\nFor questions write to jane.roe@uni-example.de or reach our server at 93.184.216.34."
+    english = [r for r in mini_jsonl_rows if len(r["text"].split()) > 300][:3]
+    rows = [dict(r, text=r["text"] + contact) for r in english]
+    rows.append(dict(rows[0], id=rows[0]["id"] + "-copy"))  # an exact copy: dedup:exact
+    rows.append({"id": "de", "url": "https://de.example/", "text": "Schreiben Sie an jane.roe@uni-example.de. "
+                 "Auch in diesem Jahr wollen wir Sie entführen, in eine andere Zeit."})  # language:not_kept
+    source = tmp_path / "contacts.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    for mode in ([], ["--annotate_only"]):
+        out = tmp_path / ("annotated" if mode else "filtered")
+        assert main(["--input", str(source), "--output", str(out), "-q", *mode]) == 0
+        written = pq.read_table(out / "data").to_pylist()
+        assert len(written) == (len(rows) if mode else 3)
+        for row in written:
+            assert "jane.roe@uni-example.de" not in row["text"] and "93.184.216.34" not in row["text"]
+            assert row["scores"]["pii"]["emails"] >= 1 and row["scores"]["pii"]["phones"] is None
+        if mode:
+            decisions = {r["record_id"]: r["decision"] for r in written}
+            assert decisions[rows[0]["id"] + "-copy"] == "dedup:exact" and decisions["de"] == "language:not_kept"
+            assert all(r["scores"]["pii"]["ips"] == 1 for r in written if r["record_id"] != "de")
+
+
+def test_the_url_filter_drops_pages_before_extraction(data_dir, tmp_path):
+    """Pages of an excluded domain leave before extraction with ``url:excluded_domain`` (filter mode: the
+    funnel counts them, none is written); annotate-only rows of those pages are still extracted and carry
+    every score, decided by the URL filter."""
+    exclude = "url.exclude=[readability-test-pages.example]"
+    filtered = _run(data_dir, tmp_path / "filtered", "--set", exclude)
+    dropped = filtered["dropped"].get("url:excluded_domain", 0)
+    assert dropped > 5
+    assert not [r for r in pq.read_table(tmp_path / "filtered" / "data").to_pylist()
+                if "readability-test-pages.example" in r["url"]]
+    annotated = _run(data_dir, tmp_path / "annotated", "--set", exclude, "--annotate_only")
+    rows = pq.read_table(tmp_path / "annotated" / "data").to_pylist()
+    excluded = [r for r in rows if r["decision"] == "url:excluded_domain"]
+    assert len(excluded) == dropped == annotated["dropped"]["url:excluded_domain"]
+    assert all(r["url"].startswith("https://readability-test-pages.example/") for r in excluded)
+    for row in excluded:
+        assert row["scores"]["url"]["excluded_domain"] == 1 and row["scores"]["url"]["blocklist_domain"] == 0
+        assert row["text"] and row["scores"]["language"] is not None and row["scores"]["pii"] is not None
+    others = [r for r in rows if r["decision"] != "url:excluded_domain" and r["scores"] is not None]
+    assert others and all(r["scores"]["url"]["excluded_domain"] == 0 for r in others)
+
+
+def test_pages_quoting_a_benchmark_are_dropped_or_annotated(mini_jsonl_rows, shared_data, tmp_path):
+    """The decontamination example recipe on real pages, two of them with a GSM8K test question pasted in:
+    those two are dropped as ``decontamination:gsm8k`` and nothing else is; annotate-only rows carry the
+    count and the set either way. A missing eval file stops the run before it reads anything."""
+    from pipelines.recipe import DEFAULT_RECIPE
+
+    gsm8k = shared_data / "benchmarks" / "gsm8k" / "test.jsonl.gz"
+    questions = [json.loads(line)["question"] for line in gzip.open(gsm8k, "rt", encoding="utf-8")][:2]
+    english = [r for r in mini_jsonl_rows if len(r["text"].split()) > 300][:4]
+    rows = [dict(r, text=r["text"] + "\n" + questions[i]) if i < 2 else r for i, r in enumerate(english)]
+    source = tmp_path / "pages.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    recipe = str(DEFAULT_RECIPE.parent / "decontaminate.yaml")
+    sets = f"decontamination.files=[{gsm8k}, {shared_data / 'benchmarks' / 'humaneval' / 'HumanEval.jsonl.gz'}]"
+    stats = _run_jsonl(source, tmp_path / "filtered", "--recipe", recipe, "--set", sets)
+    assert stats["dropped"]["decontamination:gsm8k"] == 2 and "decontamination:HumanEval" not in stats["dropped"]
+    _run_jsonl(source, tmp_path / "annotated", "--recipe", recipe, "--set", sets, "--annotate_only")
+    written = {r["record_id"]: r for r in pq.read_table(tmp_path / "annotated" / "data").to_pylist()}
+    for i, row in enumerate(rows):
+        scores = written[row["id"]]["scores"]["decontamination"]
+        if i < 2:
+            assert written[row["id"]]["decision"] == "decontamination:gsm8k"
+            assert scores["ngrams"] >= len(questions[i].split()) - 13 and scores["set"] == 0
+        else:
+            assert scores == {"ngrams": 0, "set": None}
+    with pytest.raises(SystemExit, match="decontamination.files: .*no-such.jsonl does not exist"):
+        main(["--input", str(source), "--output", str(tmp_path / "x"), "-q", "--recipe", recipe,
+              "--set", "decontamination.files=[no-such.jsonl]"])
+
+
+def _run_jsonl(source: Path, out: Path, *extra: str) -> dict:
+    assert main(["--input", str(source), "--output", str(out), "-q", *extra]) == 0
+    return json.loads((out / "stats.json").read_text())
