@@ -21,9 +21,9 @@ class UrlConfig(StrictConfig):
     FineWeb's URL word lists, and optionally domains the corpus gets from curated sources instead."""
 
     enabled: bool = True
-    #: a folder in UT1's layout (``<category>/domains``, ``<category>/urls``; plain, .gz or .hashes.npz),
-    #: local or cloud; None = the shipped one (``filters/blocklists/ut1``: adult and agressif, FineWeb's list)
-    blocklists: str | None = None
+    #: folders in UT1's layout (``<category>/domains``, ``<category>/urls``; plain, .gz or .hashes.npz), local
+    #: or cloud; ``shipped`` is ``filters/blocklists/ut1`` (adult and agressif, FineWeb's list, hashed)
+    blocklists: list[str] = ["shipped"]
     categories: list[str] = ["adult", "agressif"]
     words: bool = True  # FineWeb's URL word lists; the three paths below replace the shipped ones
     banned_words: str | None = None

@@ -60,7 +60,8 @@ URL_SCORES = ("blocklist_domain", "blocklist_url", "banned_words", "soft_banned_
 
 
 def _url_card(cfg: UrlConfig, recipe: Any) -> str:
-    source = cfg.blocklists or "UT1 2024-12-02, shipped hashed (CC BY-SA 4.0)"
+    source = ", ".join("UT1 2024-12-02 (shipped hashed; CC BY-SA 4.0, Université Toulouse 1 Capitole)"
+                       if f == "shipped" else f for f in cfg.blocklists)
     parts = [f"UT1 categories {', '.join(cfg.categories)} from {source}" if cfg.categories else "no block list"]
     if cfg.words:
         parts.append("FineWeb's URL word lists" + (" (replaced)" if cfg.banned_words or cfg.soft_banned_words

@@ -15,8 +15,8 @@ Three checks, each a score so a recipe rule decides and an annotate-only row kee
 A document without a URL (a JSONL input with none) gets null scores: the rules abstain.
 
 ``UrlFilter.score`` takes a batch: the domain and path lookups of the whole batch are one
-``np.searchsorted`` each (``filters.url_lists.KeySet``), and the subword search is one Aho-Corasick
-automaton (pyahocorasick, as datatrove) rather than a regular expression of 134 alternatives.
+``np.searchsorted`` each (``filters.url_lists.KeySet``), and the word lists are Aho-Corasick automata
+(pyahocorasick, as datatrove) run once over the batch rather than per URL.
 """
 
 from __future__ import annotations
@@ -51,7 +51,8 @@ class UrlLists:
 
 
 class UrlFilter:
-    """Scores URLs against ``UrlLists``; safe to share between threads (it only reads).
+    """Scores URLs against ``UrlLists``; safe to share between threads (it reads the lists, and its cache of
+    host lookups changes by single dict operations, atomic in CPython).
 
     Per batch, everything that can be is done once for all URLs: the hosts are hashed and looked up
     together, and the word lists are matched by two Aho-Corasick automata run over the whole batch's
@@ -182,11 +183,11 @@ def _automaton(entries: dict[str, object]):
     return automaton
 
 
-def load(blocklists: str | None, categories: list[str], banned_words: str | None, soft_banned_words: str | None,
-         banned_subwords: str | None, words: bool, exclude: list[str]) -> UrlLists:
-    """The lists a recipe's ``url`` section names (None: the shipped ones)."""
-    folder = blocklists or str(url_lists.SHIPPED_UT1)
-    found = url_lists.blocklist(folder, categories) if categories else url_lists.Blocklist(KeySet(), KeySet(), KeySet())
+def load(blocklists: list[str] | None, categories: list[str], banned_words: str | None,
+         soft_banned_words: str | None, banned_subwords: str | None, words: bool, exclude: list[str]) -> UrlLists:
+    """The lists a recipe's ``url`` section names (``shipped`` or None: the shipped ones)."""
+    folders = [url_lists.folder(f) for f in blocklists or [url_lists.SHIPPED_NAME]]
+    found = url_lists.blocklist(folders, categories) if categories else url_lists.Blocklist(KeySet(), KeySet(), KeySet())
     shipped = url_lists.SHIPPED / "url_words"
 
     def words_from(path: str | None, name: str) -> frozenset[str]:

@@ -98,8 +98,8 @@ def _check_stage_files(recipe) -> None:
     wanted = []
     if recipe.url.enabled:
         url = recipe.url
-        if url.blocklists and url.categories:
-            wanted.append(("url.blocklists", url.blocklists))
+        if url.categories:
+            wanted += [("url.blocklists", folder) for folder in url.blocklists if folder != "shipped"]
         wanted += [(f"url.{key}", path) for key in ("banned_words", "soft_banned_words", "banned_subwords")
                    if (path := getattr(url, key)) and url.words]
     if recipe.decontamination.enabled:

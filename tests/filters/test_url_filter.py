@@ -67,7 +67,7 @@ def tiny(tmp_path_factory) -> UrlFilter:
     write_hashed(url_lists.keys([normalize_host("例え.jp"), normalize_host("hashed.example")]),
                  folder / "hashed" / "domains.hashes.npz")
     write_hashed(url_lists.keys([url_key("hashed.org/private")]), folder / "hashed" / "urls.hashes.npz")
-    found = url_lists.blocklist(str(folder), ["plain", "gzipped", "hashed"])
+    found = url_lists.blocklist([str(folder)], ["plain", "gzipped", "hashed"])
     assert (len(found.domains), len(found.urls)) == (9, 4)  # the # line is not an entry
     return UrlFilter(UrlLists(domains=found.domains, urls=found.urls, url_hosts=found.url_hosts))
 
@@ -135,7 +135,7 @@ def test_tiny_lists(tiny, url, blocked):
 def test_a_bare_ipv6_list_entry_blocks_its_url(tmp_path):
     (tmp_path / "ips").mkdir()
     (tmp_path / "ips" / "domains").write_text("2001:db8::1\n", encoding="utf-8")
-    found = url_lists.blocklist(str(tmp_path), ["ips"])
+    found = url_lists.blocklist([str(tmp_path)], ["ips"])
     [score] = UrlFilter(UrlLists(domains=found.domains, urls=found.urls, url_hosts=found.url_hosts)).score(["http://[2001:db8::1]:8080/"])
     assert score["blocklist_domain"] == 1
 
@@ -143,7 +143,7 @@ def test_a_bare_ipv6_list_entry_blocks_its_url(tmp_path):
 def test_a_bracketed_ipv6_list_entry_blocks_its_url(tmp_path):
     (tmp_path / "ips").mkdir()
     (tmp_path / "ips" / "domains").write_text("[2001:DB8::1]\n", encoding="utf-8")
-    found = url_lists.blocklist(str(tmp_path), ["ips"])
+    found = url_lists.blocklist([str(tmp_path)], ["ips"])
     scores = UrlFilter(UrlLists(domains=found.domains, urls=found.urls, url_hosts=found.url_hosts)).score(
         ["http://[2001:db8::1]:8080/", "http://[2001:db8::1]/a", "http://[2001:db8::2]/"])
     assert [s["blocklist_domain"] for s in scores] == [1, 1, 0]
@@ -158,10 +158,13 @@ def test_no_host_no_scores(tiny, shipped, url):
 def test_a_missing_category_is_an_error_naming_the_ones_there(tmp_path):
     (tmp_path / "ddos").mkdir()
     (tmp_path / "ddos" / "domains").write_text("stresser.example\n", encoding="utf-8")
-    found = url_lists.blocklist(str(tmp_path), ["ddos"])  # a category with no urls file is fine
+    found = url_lists.blocklist([str(tmp_path)], ["ddos"])  # a category with no urls file is fine
     assert (len(found.domains), len(found.urls)) == (1, 0)
-    with pytest.raises(ValueError, match=r"no 'adult' in .*categories there: ddos"):
-        url_lists.blocklist(str(tmp_path), ["ddos", "adult"])
+    with pytest.raises(ValueError, match=r"no 'adult' in .*categories there: .*: ddos"):
+        url_lists.blocklist([str(tmp_path)], ["ddos", "adult"])
+    shipped = url_lists.folder("shipped")  # a category in either of two folders: found, from both
+    both = url_lists.blocklist([shipped, str(tmp_path)], ["ddos", "agressif"])
+    assert len(both.domains) == 1 + len(url_lists.blocklist([shipped], ["agressif"]).domains)
 
 
 def test_excluded_domains(tmp_path):

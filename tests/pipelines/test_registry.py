@@ -31,7 +31,7 @@ from schemas import SCHEMA_VERSION
 #: The hash of the shipped default recipe, changed on purpose only: 63b8e293c36e1c52 until the stages of
 #: issue 13 (URL filter, decontamination section, PII step) joined it; moving the sections into their
 #: packages (issue 12) kept it.
-DEFAULT_RECIPE_HASH = "64e57788b678bf63"
+DEFAULT_RECIPE_HASH = "1d83af6b3da6a45f"
 
 #: The ``scores`` struct of each schema version, as ``stage.score`` in column order: a stage that adds,
 #: drops or moves a score changes the Parquet schema, so it bumps ``SCHEMA_VERSION`` and adds a line here.
