@@ -34,10 +34,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from dedup.normalize import normalize  # noqa: E402
 from filters.decontamination import NGRAM, Index, load_eval_set, read_items  # noqa: E402
+from pages import extract_pages  # noqa: E402
 
 SETS = {
     "gsm8k": "gsm8k/test.jsonl.gz",
@@ -53,24 +54,6 @@ def _default_input() -> Path:
         if folder.is_dir():
             return folder
     return ROOT / "bench/out/corpus/1x"
-
-
-def extract_pages(warcs: list[Path], engine: str) -> list[dict]:
-    """url + text of every HTML page of the WARCs that extracts to text (as bench/pii_bench.py does)."""
-    from pipelines import readers
-    from pipelines.extract import ExtractConfig, extract_html
-
-    config = ExtractConfig(engine=engine, timeout_s=0, metadata=False)
-    pages = []
-    for path in warcs:
-        for kind, doc in readers.read_warc(str(path), lambda path=path: open(path, "rb"), max_record_bytes=10**7):
-            if kind == "doc" and doc.get("html") is not None and not doc.get("decision"):
-                if len(doc["html"]) > config.max_html_bytes:  # the pipeline drops these unparsed
-                    continue
-                text = extract_html(doc["html"], doc.get("charset"), doc["url"], config).text
-                if text.strip():
-                    pages.append({"url": doc["url"], "text": text})
-    return pages
 
 
 def cached_pages(warcs: list[Path], engine: str, label: str) -> tuple[list[dict], float, bool]:

@@ -26,9 +26,10 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from filters.pii import anonymize  # noqa: E402
+from pages import extract_pages  # noqa: E402
 
 _DATATROVE = """
 import json, sys, time
@@ -43,20 +44,7 @@ json.dump({"cpu_s": cpu, "texts": out}, open(sys.argv[2], "w", encoding="utf-8")
 
 
 def corpus_texts(folder: Path, engine: str) -> list[str]:
-    from pipelines import readers
-    from pipelines.extract import ExtractConfig, extract_html
-
-    config = ExtractConfig(engine=engine, timeout_s=0, metadata=False)
-    texts = []
-    for path in sorted(folder.glob("*.warc.gz")):
-        for kind, doc in readers.read_warc(str(path), lambda path=path: open(path, "rb"), max_record_bytes=10**7):
-            if kind == "doc" and doc.get("html") is not None and not doc.get("decision"):
-                if len(doc["html"]) > config.max_html_bytes:  # the pipeline drops these unparsed
-                    continue
-                text = extract_html(doc["html"], doc.get("charset"), doc["url"], config).text
-                if text.strip():
-                    texts.append(text)
-    return texts
+    return [page["text"] for page in extract_pages(sorted(folder.glob("*.warc.gz")), engine)]
 
 
 def replaced(before: str, after: str) -> list[str]:

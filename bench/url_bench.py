@@ -293,16 +293,12 @@ def agreement(urls: list[str], ours: list[str | None], theirs: list[list], expla
         if mine and reason:
             counts["both drop"] += 1
             crossed[f"{mine} / {reason}"] += 1
-        elif mine:
-            counts["ours only"] += 1
-            cause = f"{mine}: {explainer.ours_only(url, mine, registered, fqdn)}"
-            why["ours only"][cause] += 1
-            if len(shown[cause]) < examples:
-                shown[cause].append(url)
-        elif reason:
-            counts["datatrove only"] += 1
-            cause = f"{reason}: {explainer.datatrove_only(url, reason, registered, fqdn)}"
-            why["datatrove only"][cause] += 1
+        elif mine or reason:
+            side = "ours only" if mine else "datatrove only"
+            cause = (f"{mine}: {explainer.ours_only(url, mine, registered, fqdn)}" if mine
+                     else f"{reason}: {explainer.datatrove_only(url, reason, registered, fqdn)}")
+            counts[side] += 1
+            why[side][cause] += 1
             if len(shown[cause]) < examples:
                 shown[cause].append(url)
         else:

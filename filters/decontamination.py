@@ -376,7 +376,7 @@ class Index:
         """Memory of the index arrays: 8 bytes per distinct n-gram of each set, plus the filter's 1-2."""
         return sum(int(table.nbytes) for table in self._tables) + int(self._bitmap.nbytes)
 
-    def _found(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _found(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Of a batch: the n-gram hashes, their offsets, and positions of the n-grams in some set with a
         boolean matrix [set, position] of which sets."""
         hashes, offsets = ngram_hashes(texts, self.ngram)
@@ -429,5 +429,5 @@ def load_index(paths: Sequence[str], ngram: int = NGRAM, fields: list[str] | Non
     return Index([load_eval_set(path, ngram, fields) for path in paths], ngram)
 
 
-__all__ = ["NGRAM", "EvalSet", "Index", "hash_set", "load_eval_set", "load_index", "ngram_hashes",
+__all__ = ["NGRAM", "EvalSet", "Index", "hash_set", "is_record_file", "load_eval_set", "load_index", "ngram_hashes",
            "numeric_ngram_hashes", "read_items", "set_name", "variants"]

@@ -4,7 +4,8 @@ The shipped default lives in ``pipelines/recipes/default.yaml``. A user recipe i
 and validated by pydantic with ``extra="forbid"``, so a misspelt key is an error that names the key,
 not a silently ignored setting. Each section is owned by the package it configures (``read`` and
 ``extract``: pipelines/readers and extract.py; ``url``, ``language``, ``heuristics``, ``decontamination``,
-``quality``, ``perplexity``, ``pii``: filters/config.py; ``dedup``: dedup/config.py; ``synth``: synth/config.py; ``output``: write.py); this
+``quality``, ``perplexity``, ``pii``: filters/config.py; ``dedup``: dedup/config.py; ``synth``:
+synth/config.py; ``output``: write.py); this
 module composes them, loads, validates and hashes. The resolved recipe is written next to the output
 and hashed into every row (``recipe_hash``), so a dataset always says exactly how it was made.
 """
@@ -119,17 +120,22 @@ def load_recipe(path: str | Path | None = None, overrides: dict | None = None) -
         raise RecipeError(f"recipe {source}: {'; '.join(_problem(e) for e in err.errors())}") from None
 
 
-def _with_base(raw: dict, source: Path) -> dict:
+def _with_base(raw: dict, source: Path, seen: tuple[Path, ...] = ()) -> dict:
     """A recipe that names a ``base`` (``default``, or a recipe file relative to this one) gives only what
     differs: its sections are merged over the base's, key by key (a list or a value replaces the base's)."""
     base = raw.pop("base")
     path = DEFAULT_RECIPE if base == "default" else (source.parent / str(base))
+    seen = (*seen, source.resolve())
+    if path.resolve() in seen:
+        raise RecipeError(f"recipe {source}: base {base!r} is a recipe that this one is already based on")
     try:
         inherited = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as err:
         raise RecipeError(f"recipe {source}: base {base!r}: {err}") from None
+    if not isinstance(inherited, dict):
+        raise RecipeError(f"recipe {path}: the top level must be a mapping of sections")
     if "base" in inherited:
-        inherited = _with_base(inherited, path)
+        inherited = _with_base(inherited, path, seen)
     return _merge(inherited, raw)
 
 

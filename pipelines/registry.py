@@ -51,7 +51,7 @@ STAGES: tuple[StageSpec, ...] = (
     READ,
     URL,  # RefinedWeb's and FineWeb's first step: only the URL is read, so a page it drops is never parsed
     EXTRACT,
-    *DOCUMENT_STAGES,  # language → Gopher → C4 → FineWeb → RefinedWeb → quality → perplexity, in Curate
+    *DOCUMENT_STAGES,  # language → Gopher → C4 → FineWeb → RefinedWeb → decontamination → quality → perplexity
     EXACT_DEDUP,
     PERPLEXITY_SELECT,
     NEAR_DEDUP,
@@ -99,18 +99,16 @@ def stage_transforms(job: Any, stages: tuple[StageSpec, ...] = STAGES) -> Iterat
     from filters.transforms import Curate
 
     batch: list[tuple[StageSpec, Any]] = []
-    main_named = False
+    extracted = named_main = False
 
     def curate() -> tuple[str, Any]:
-        nonlocal batch, main_named
-        main = not main_named and any(spec.name == EXTRACT.name for spec, _ in done)
-        main_named = main_named or main
+        nonlocal batch, named_main
+        main = extracted and not named_main
+        named_main = named_main or main
         name = "Curate" if main else f"Curate({'+'.join(spec.name for spec, _ in batch)})"
         step = (name, Curate(tuple(batch), job.annotate_only))
         batch = []
         return step
-
-    done: list[tuple[StageSpec, Any]] = []
 
     for spec, cfg in enabled_stages(job.recipe, stages):
         if spec.per_document:
@@ -118,7 +116,7 @@ def stage_transforms(job: Any, stages: tuple[StageSpec, ...] = STAGES) -> Iterat
             continue
         if batch:
             yield curate()
-        done.append((spec, cfg))
+        extracted = extracted or spec.name == EXTRACT.name
         yield label(spec), spec.transform(cfg, job)
     if batch:
         yield curate()

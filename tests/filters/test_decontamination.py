@@ -32,7 +32,6 @@ from filters.decontamination import (
     variants,
 )
 
-BENCHMARKS = Path(__file__).resolve().parents[3] / "shared" / "data" / "benchmarks"
 FILES = {
     "gsm8k": "gsm8k/test.jsonl.gz",
     "humaneval": "humaneval/HumanEval.jsonl.gz",
@@ -48,10 +47,8 @@ def _words(text: str) -> int:
 
 
 @pytest.fixture(scope="module")
-def benchmarks() -> Path:
-    if not BENCHMARKS.is_dir():
-        pytest.skip(f"{BENCHMARKS} is absent: the decontamination tests need ../shared/data/benchmarks")
-    return BENCHMARKS
+def benchmarks(shared_data) -> Path:
+    return shared_data / "benchmarks"
 
 
 @pytest.fixture(scope="module")

@@ -75,6 +75,9 @@ def test_a_recipe_with_a_base_gives_only_what_differs(tmp_path):
     (tmp_path / "orphan.yaml").write_text("base: missing.yaml\n", encoding="utf-8")
     with pytest.raises(RecipeError, match="base 'missing.yaml'"):
         load_recipe(tmp_path / "orphan.yaml")
+    (tmp_path / "loop.yaml").write_text("base: loop.yaml\n", encoding="utf-8")
+    with pytest.raises(RecipeError, match="already based on"):
+        load_recipe(tmp_path / "loop.yaml")
 
 
 def test_the_decontamination_example_is_the_default_recipe_plus_decontamination():
