@@ -25,8 +25,6 @@ and mtimes and the engine), so a rerun skips the extraction. Reported:
 from __future__ import annotations
 
 import argparse
-import gzip
-import hashlib
 import json
 import random
 import sys
@@ -38,7 +36,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 
 from dedup.normalize import normalize  # noqa: E402
 from filters.decontamination import NGRAM, Index, load_eval_set, read_items  # noqa: E402
-from pages import extract_pages  # noqa: E402
+from pages import cached_pages  # noqa: E402
 
 SETS = {
     "gsm8k": "gsm8k/test.jsonl.gz",
@@ -54,22 +52,6 @@ def _default_input() -> Path:
         if folder.is_dir():
             return folder
     return ROOT / "bench/out/corpus/1x"
-
-
-def cached_pages(warcs: list[Path], engine: str, label: str) -> tuple[list[dict], float, bool]:
-    """(pages, seconds, from cache) of the WARCs, extracted once and cached in bench/out/cache/."""
-    key = hashlib.sha1(json.dumps([engine] + [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in warcs])
-                       .encode()).hexdigest()[:16]
-    cache = ROOT / "bench/out/cache" / f"extracted-{label}-{engine}-{key}.jsonl.gz"
-    started = time.perf_counter()
-    if cache.exists():
-        with gzip.open(cache, "rt", encoding="utf-8") as handle:
-            return [json.loads(line) for line in handle], time.perf_counter() - started, True
-    pages = extract_pages(warcs, engine)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(cache, "wt", encoding="utf-8") as handle:
-        handle.writelines(json.dumps(page, ensure_ascii=False) + "\n" for page in pages)
-    return pages, time.perf_counter() - started, False
 
 
 def matches(index: Index, pages: list[dict]) -> list[dict]:

@@ -3,7 +3,13 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+import json
+import time
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def extract_pages(warcs: list[Path], engine: str) -> list[dict]:
@@ -23,3 +29,19 @@ def extract_pages(warcs: list[Path], engine: str) -> list[dict]:
                 if text.strip():
                     pages.append({"url": doc["url"], "text": text})
     return pages
+
+
+def cached_pages(warcs: list[Path], engine: str, label: str) -> tuple[list[dict], float, bool]:
+    """(pages, seconds, from cache) of the WARCs, extracted once and cached in bench/out/cache/."""
+    key = hashlib.sha1(json.dumps([engine] + [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in warcs])
+                       .encode()).hexdigest()[:16]
+    cache = ROOT / "bench/out/cache" / f"extracted-{label}-{engine}-{key}.jsonl.gz"
+    started = time.perf_counter()
+    if cache.exists():
+        with gzip.open(cache, "rt", encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle], time.perf_counter() - started, True
+    pages = extract_pages(warcs, engine)
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(cache, "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(page, ensure_ascii=False) + "\n" for page in pages)
+    return pages, time.perf_counter() - started, False

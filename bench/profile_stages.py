@@ -14,6 +14,7 @@ filter mode with the default recipe (``--set`` overrides it as ``pipelines.run``
   <stage>    filters.stages.run_stages with that one stage over the documents still kept, batches of
              256 (BatchElements' maximum), so a model stage predicts a batch per call as in Curate
   exact_key  dedup.exact.text_key of the kept documents
+  tokenize   pipelines.tokenize: the recipe's tokenizer counting the kept documents, batches of 256
   minhash    dedup.minhash.signatures + dedup.lshbloom.band_keys, batches of 256
   write      schemas.to_row + pipelines.write.rows_table + write_parquet (zstd) of the kept documents
 
@@ -170,6 +171,14 @@ def dedup_and_write(kept: list[dict], recipe, clock: Clock) -> None:
     from schemas import to_row
 
     clock.timed("exact_key", lambda: [text_key(d["text"]) for d in kept])
+    if recipe.tokenize.enabled:
+        from pipelines.tokenize import load_tokenizer
+
+        tokenizer = clock.timed("model_load", load_tokenizer, recipe.tokenize.tokenizer)
+        for i in range(0, len(kept), BATCH):
+            batch = kept[i : i + BATCH]
+            for doc, count in zip(batch, clock.timed("tokenize", tokenizer.count, [d["text"] for d in batch])):
+                doc["token_count"] = count
     near = recipe.dedup.near
     p = LSHParams.for_threshold(near.threshold, near.num_perm)
     for i in range(0, len(kept), BATCH):

@@ -91,7 +91,7 @@ def render_card(recipe, stats: dict, annotate_only: bool) -> str:
 
 {mode}
 
-- **Rows:** {rows:,} in {len(shards)} Parquet shard(s) (`{DATA_DIR}/{SPLIT}-*.parquet`, {recipe.output.compression})
+{_tokens_line(stats)}- **Rows:** {rows:,} in {len(shards)} Parquet shard(s) (`{DATA_DIR}/{SPLIT}-*.parquet`, {recipe.output.compression})
 - **Recipe:** `{recipe.name}` (hash `{recipe.hash}`), full text in `recipe.yaml`
 - **Schema version:** {SCHEMA_VERSION}
 {licence_note}
@@ -132,6 +132,18 @@ A document is kept when every rule holds (rule name in parentheses; a failing ru
 `stats.json` holds the funnel per input file; `errors/` lists the records that could not be processed.
 {synthetic_section(recipe, synth) if synth else ""}"""
     return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}"))
+
+
+def _tokens_line(stats: dict) -> str:
+    """The card's first fact: how many tokens, under which tokenizer (none when tokenize is off)."""
+    tokenizer = stats.get("tokenizer")
+    if not tokenizer:
+        return ""
+    synthetic = stats.get("synthetic", {}).get("output", {}).get("tokens")
+    extra = f" (+ {synthetic:,} in the `synthetic` config)" if synthetic is not None else ""
+    kept = " of kept documents" if stats.get("annotate_only") else ""
+    return (f"- **Tokens:** {stats['output']['tokens']:,}{kept}{extra} under `{tokenizer['name']}` "
+            f"({tokenizer['kind']}, sha256 `{tokenizer['sha256'][:16]}`), text only: no BOS/EOS\n")
 
 
 def synthetic_section(recipe, synth: dict) -> str:

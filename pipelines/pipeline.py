@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 
 import apache_beam as beam
+import pyarrow.compute as pc
 from apache_beam.io import fileio
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
@@ -23,6 +24,7 @@ from dedup.cross_run import IndexPlan
 from pipelines import card, stats, write
 from pipelines.readers import TextColumns
 from pipelines.recipe import Recipe
+from pipelines.transforms import Tokenize
 from pipelines.registry import DOCUMENT_SCHEMA, SYNTHETIC_SCHEMA, stage_transforms
 from schemas import SCHEMA_VERSION, to_row, to_synthetic_row
 from schemas.files import file_size, join, write_text
@@ -43,6 +45,7 @@ class Job:
     columns: TextColumns = field(default_factory=TextColumns)
     near_index: IndexPlan | None = None  # --dedup_against: the persisted LSHBloom index this run extends
     spread_records: bool = True  # reshuffle raw records before extraction (see spread_records())
+    tokenizer: dict | None = None  # name, kind and sha256 of the recipe's tokenizer (None: tokenize is off)
 
 
 def spread_records(mode: str, runner: str, n_files: int, local_workers: int) -> bool:
@@ -143,8 +146,11 @@ class SyntheticConfig(beam.PTransform):
             | "KeptOnly" >> beam.Filter(is_kept)
             | "Synthesize" >> Synthesize(recipe.synth, self.job.annotate_only)
         )
+        rewrites = synth[SYNTHETIC]
+        if recipe.tokenize.enabled:
+            rewrites = (rewrites | "Tokenize" >> Tokenize(recipe.tokenize))[DOCS]
         shards = (
-            synth[SYNTHETIC]
+            rewrites
             | "StampRecipe" >> beam.Map(lambda d, h: to_synthetic_row(dict(d, recipe_hash=h)), recipe.hash)
             | "Write" >> WriteShards(self.job.output, recipe.output, write.SYNTHETIC_DIR, SYNTHETIC_SCHEMA)
         )
@@ -195,6 +201,7 @@ class _WriteShard(beam.DoFn):
         index, rows = element
         table = write.rows_table((unpack(r) for r in rows if r is not None), self.schema)
         text_bytes = sum(len((t or "").encode("utf-8")) for t in table.column("text").to_pylist())
+        tokens = pc.sum(table.column("token_count")).as_py() or 0  # kept rows only: the others have none
         cfg = self.config
         primary = self.directory == write.DATA_DIR
         targets = []
@@ -212,7 +219,8 @@ class _WriteShard(beam.DoFn):
                 size = file_size(path)
             else:
                 size = writer(path, write.with_fingerprint(table, stamp))
-            yield {"file": relative, "rows": table.num_rows, "bytes": size, "text_bytes": text_bytes}
+            yield {"file": relative, "rows": table.num_rows, "bytes": size, "text_bytes": text_bytes,
+                   "tokens": tokens}
 
 
 def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], index: list[dict],
@@ -231,9 +239,11 @@ def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], 
     funnel["output"] = {
         "rows": sum(s["rows"] for s in primary),
         "text_bytes": sum(s["text_bytes"] for s in primary),
+        "tokens": sum(s["tokens"] for s in primary),
         "shards": shards,
         "errors_file": write.write_errors(output, errors),
     }
+    funnel["tokenizer"] = job.tokenizer
     funnel["annotate_only"] = job.annotate_only
     if index:
         funnel["near_dedup_index"] = index[0]
@@ -241,6 +251,7 @@ def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], 
         funnel["synthetic"] = {**synth[0], "output": {
             "rows": sum(s["rows"] for s in synthetic),
             "text_bytes": sum(s["text_bytes"] for s in synthetic),
+            "tokens": sum(s["tokens"] for s in synthetic),
             "shards": synthetic,
         }}
     funnel["recipe_hash"] = recipe.hash

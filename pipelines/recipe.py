@@ -5,7 +5,7 @@ and validated by pydantic with ``extra="forbid"``, so a misspelt key is an error
 not a silently ignored setting. Each section is owned by the package it configures (``read`` and
 ``extract``: pipelines/readers and extract.py; ``url``, ``language``, ``heuristics``, ``decontamination``,
 ``quality``, ``perplexity``, ``pii``: filters/config.py; ``dedup``: dedup/config.py; ``synth``:
-synth/config.py; ``output``: write.py); this
+synth/config.py; ``tokenize``: tokenize.py; ``output``: write.py); this
 module composes them, loads, validates and hashes. The resolved recipe is written next to the output
 and hashed into every row (``recipe_hash``), so a dataset always says exactly how it was made.
 """
@@ -33,6 +33,7 @@ from filters.config import (
 )
 from pipelines.extract import ExtractConfig
 from pipelines.readers import ReadConfig
+from pipelines.tokenize import TokenizeConfig
 from pipelines.write import OutputConfig
 from synth.config import SynthConfig
 
@@ -62,6 +63,7 @@ class Recipe(BaseModel):
     perplexity: PerplexityConfig = PerplexityConfig()
     dedup: DedupConfig = DedupConfig()
     pii: PiiConfig = PiiConfig()
+    tokenize: TokenizeConfig = TokenizeConfig()
     synth: SynthConfig = SynthConfig()
     output: OutputConfig = OutputConfig()
 

@@ -21,6 +21,7 @@ from dedup.registry import EXACT_DEDUP, NEAR_DEDUP
 from filters.registry import DOCUMENT_STAGES, PERPLEXITY_SELECT, PII, URL
 from pipelines.extract import ExtractConfig
 from pipelines.readers import ReadConfig
+from pipelines.tokenize import TokenizeConfig
 from schemas import document_schema, synthetic_schema
 from schemas.stage import StageSpec
 
@@ -37,6 +38,16 @@ def _extract(cfg: ExtractConfig, job: Any):
     return ExtractText(cfg, job.annotate_only)
 
 
+def _tokenize(cfg: TokenizeConfig, job: Any):
+    from pipelines.transforms import Tokenize
+
+    return Tokenize(cfg)
+
+
+def _tokenize_card(cfg: TokenizeConfig, recipe: Any) -> str:
+    return f"`token_count` of every kept document under `{cfg.tokenizer}` (text only: no BOS or EOS)"
+
+
 def _extract_card(cfg: ExtractConfig, recipe: Any) -> str:
     return f"{cfg.engine} (timeout {cfg.timeout_s:g} s, max {cfg.max_html_bytes:,} bytes of HTML)"
 
@@ -44,6 +55,9 @@ def _extract_card(cfg: ExtractConfig, recipe: Any) -> str:
 READ = StageSpec(name="read", section="read", config=ReadConfig, transform=_read)
 EXTRACT = StageSpec(name="extract", section="extract", config=ExtractConfig, transform=_extract,
                     card_label="extraction", card=_extract_card)
+#: The last stage: the tokens a trainer will see of the final text (after PII), counted per kept document.
+TOKENIZE = StageSpec(name="tokenize", section="tokenize", config=TokenizeConfig, transform=_tokenize,
+                     card_label="tokens", card=_tokenize_card)
 
 #: The default order. Exact copies go before the perplexity cut-offs (CCNet's order: the quantiles
 #: describe distinct texts, and copies are combined away before anything waits for the whole corpus).
@@ -56,6 +70,7 @@ STAGES: tuple[StageSpec, ...] = (
     PERPLEXITY_SELECT,
     NEAR_DEDUP,
     PII,  # FineWeb's order: personal data replaced last, in the text that is written (a second Curate)
+    TOKENIZE,
 )
 
 #: Every score a stage can write, by stage: the ``scores`` struct of both schemas.

@@ -109,6 +109,19 @@ def _check_stage_files(recipe) -> None:
             raise SystemExit(f"error: {key}: {path} does not exist")
 
 
+def _tokenizer(recipe) -> dict | None:
+    """Load the recipe's tokenizer before reading any input (a typo or a missing package fails here, not on
+    the first worker); its name and hash go to stats.json and the card."""
+    if not recipe.tokenize.enabled:
+        return None
+    from pipelines.tokenize import load_tokenizer
+
+    try:
+        return load_tokenizer(recipe.tokenize.tokenizer).describe()
+    except (ValueError, ImportError, OSError) as err:
+        raise SystemExit(f"error: {err}") from None
+
+
 def _beam_options(beam_args: list[str]):
     from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
 
@@ -205,6 +218,7 @@ def prepare(argv: list[str] | None = None):
         columns=TextColumns(args.text_column, args.id_column, args.url_column),
         near_index=near_index,
         spread_records=_spread(args.spread_records, options, n_files),
+        tokenizer=_tokenizer(recipe),
     )
     print(f"recipe {recipe.name} ({recipe.hash}) on {n_files} file(s) → {job.output}"
           f"{' [annotate-only]' if job.annotate_only else ''}", file=sys.stderr)

@@ -1,5 +1,5 @@
-"""Beam wrappers of the readers and the extractor (the stages ``read`` and ``extract``). The logic lives in
-``readers/`` and ``extract.py``."""
+"""Beam wrappers of the readers, the extractor and the token counter (the stages ``read``, ``extract`` and
+``tokenize``). The logic lives in ``readers/``, ``extract.py`` and ``tokenize.py``."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ import apache_beam as beam
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
+from apache_beam.utils.shared import Shared
 
 from pipelines import readers
 from pipelines.extract import ExtractConfig, Extractor, ExtractTimeout, looks_binary
 from pipelines.readers import ReadConfig
+from pipelines.tokenize import TokenizeConfig, load_tokenizer
 from schemas.outcomes import DOCS, DROPPED, ERRORS, SKIPPED, error_row, is_kept
 from schemas.packed import pack, unpack
 from schemas.routing import outputs, route
@@ -160,3 +162,46 @@ class Extract(beam.DoFn):
             doc["decision"] = reason
             return route(doc, self.annotate_only)
         return doc
+
+
+class Tokenize(beam.PTransform):
+    """Kept documents get ``token_count`` under the recipe's tokenizer; the others pass through (their
+    count stays null). Batched, the tokenizer loaded once per worker process (``Shared``)."""
+
+    def __init__(self, config: TokenizeConfig):
+        super().__init__()
+        self.config = config
+
+    def expand(self, docs):
+        counted = (
+            docs
+            | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=256)
+            | "Count" >> beam.ParDo(_CountTokens(self.config))
+        )
+        return outputs(counted, docs.pipeline | "NoDrops" >> beam.Create([]))
+
+
+class _LoadedTokenizer:
+    """The loaded tokenizer of one worker process (``Shared`` needs an object it can weakly reference)."""
+
+    def __init__(self, spec: str):
+        self.tokenizer = load_tokenizer(spec)
+
+
+class _CountTokens(beam.DoFn):
+    def __init__(self, config: TokenizeConfig):
+        self.config = config
+        self.shared = Shared()
+        self.loaded: _LoadedTokenizer | None = None
+        self.tokens = Metrics.counter("tokenize", "tokens")
+
+    def setup(self):
+        self.loaded = self.shared.acquire(lambda: _LoadedTokenizer(self.config.tokenizer))
+
+    def process(self, batch: list[dict]):
+        kept = [i for i, doc in enumerate(batch) if is_kept(doc) and doc.get("text")]
+        counts = self.loaded.tokenizer.count([batch[i]["text"] for i in kept])
+        found = dict(zip(kept, counts))
+        self.tokens.inc(sum(counts))
+        for i, doc in enumerate(batch):
+            yield dict(doc, token_count=found[i]) if i in found else doc

@@ -18,7 +18,9 @@ from typing import Mapping, Sequence
 
 import pyarrow as pa
 
-SCHEMA_VERSION = "1.3.0"  # 1.1: scores.quality, scores.perplexity, ccnet_bucket; 1.2: scores.pii; 1.3: scores.url, .decontamination
+#: 1.1: scores.quality, scores.perplexity, ccnet_bucket; 1.2: scores.pii; 1.3: scores.url,
+#: scores.decontamination; 1.4: token_count
+SCHEMA_VERSION = "1.4.0"
 
 #: Column name -> (type, description). The descriptions feed the dataset card. ``scores`` has no fixed
 #: type: its struct has one member per stage that scores (``document_schema``).
@@ -40,6 +42,8 @@ COLUMNS: dict[str, tuple[pa.DataType | None, str]] = {
     "ccnet_bucket": (pa.string(), "CCNet perplexity bucket over this corpus: head, middle or tail."),
     "decision": (pa.string(), "'keep', or the first drop reason as 'stage:rule'."),
     "duplicate_of": (pa.string(), "For dedup drops: id of the copy that was kept."),
+    "token_count": (pa.int64(), "Tokens of `text` under the recipe's tokenizer (the card names it), no BOS/EOS; "
+                                "null for documents not kept."),
     "recipe_hash": (pa.string(), "sha256 prefix of the resolved recipe that produced this row."),
 }
 

@@ -29,9 +29,9 @@ from pipelines.registry import (
 from schemas import SCHEMA_VERSION
 
 #: The hash of the shipped default recipe, changed on purpose only: 63b8e293c36e1c52 until the stages of
-#: issue 13 (URL filter, decontamination section, PII step) joined it; moving the sections into their
-#: packages (issue 12) kept it.
-DEFAULT_RECIPE_HASH = "1d83af6b3da6a45f"
+#: issue 13 (URL filter, decontamination section, PII step) joined it, 1d83af6b3da6a45f until the tokenize
+#: section did (issue 14); moving the sections into their packages (issue 12) kept it.
+DEFAULT_RECIPE_HASH = "d7dd257ce8e79c16"
 
 #: The ``scores`` struct of each schema version, as ``stage.score`` in column order: a stage that adds,
 #: drops or moves a score changes the Parquet schema, so it bumps ``SCHEMA_VERSION`` and adds a line here.
@@ -57,6 +57,7 @@ SCORES_OF_SCHEMA["1.3.0"] = ("url.blocklist_domain url.blocklist_url url.banned_
                              "url.banned_subwords url.excluded_domain "
                              + SCORES_OF_SCHEMA["1.2.0"].replace(" quality.score",
                                                                  " decontamination.ngrams decontamination.set quality.score"))
+SCORES_OF_SCHEMA["1.4.0"] = SCORES_OF_SCHEMA["1.3.0"]  # 1.4 added a column (token_count), no score
 
 _NOT_STAGES = {"name", "description", "license", "max_error_rate", "synth", "output"}
 
@@ -153,15 +154,15 @@ def test_the_graph_is_the_enabled_stages_in_order_with_document_stages_batched()
     recipe = load_recipe()
     steps = list(stage_transforms(_job(recipe)))
     corpus = [label(spec) for spec, _ in enabled_stages(recipe) if not spec.per_document]
-    assert [name for name, _ in steps] == (corpus[:1] + ["Curate(url)"] + corpus[1:2] + ["Curate"] + corpus[2:]
-                                           + ["Curate(pii)"])
+    assert [name for name, _ in steps] == (corpus[:1] + ["Curate(url)"] + corpus[1:2] + ["Curate"] + corpus[2:-1]
+                                           + ["Curate(pii)"] + corpus[-1:])
     assert [name for name, _ in steps] == ["Read", "Curate(url)", "Extract", "Curate", "ExactDedup",
-                                           "PerplexitySelect", "NearDedup", "Curate(pii)"]
+                                           "PerplexitySelect", "NearDedup", "Curate(pii)", "Tokenize"]
     curate = steps[3][1]
     assert [spec.name for spec, _ in curate.stages] == [spec.name for spec in STAGES if spec.per_document
                                                         and spec.name not in ("url", "decontamination", "pii")]
     assert [spec.name for spec, _ in steps[1][1].stages] == ["url"]
-    assert [spec.name for spec, _ in steps[-1][1].stages] == ["pii"]
+    assert [spec.name for spec, _ in steps[-2][1].stages] == ["pii"]
     assert all(isinstance(transform, beam.PTransform) for _, transform in steps)
 
 
@@ -178,5 +179,5 @@ def test_a_disabled_stage_leaves_the_graph_and_the_batch():
     recipe = load_recipe(overrides={"dedup.exact.enabled": False, "perplexity.enabled": False,
                                     "heuristics.c4.enabled": False})
     steps = dict(stage_transforms(_job(recipe)))
-    assert list(steps) == ["Read", "Curate(url)", "Extract", "Curate", "NearDedup", "Curate(pii)"]
+    assert list(steps) == ["Read", "Curate(url)", "Extract", "Curate", "NearDedup", "Curate(pii)", "Tokenize"]
     assert "c4" not in [spec.name for spec, _ in steps["Curate"].stages]

