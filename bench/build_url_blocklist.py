@@ -38,10 +38,10 @@ def main() -> None:
 
     datatrove = args.shared / "ut1" / "datatrove-0.10.1"
     olbat = args.shared / "ut1" / "olbat-ea5eb89"
-    agressif_domains = {normalize_host(d) for d in url_lists.read_lines(str(olbat / "agressif" / "domains.gz"))}
-    agressif_urls = {url_key(u) for u in url_lists.read_lines(str(olbat / "agressif" / "urls.gz"))}
-    all_domains = {normalize_host(d) for d in url_lists.read_lines(str(datatrove / "domains.gz"))}
-    all_urls = {url_key(u) for u in url_lists.read_lines(str(datatrove / "urls.gz"))}
+    agressif_domains = {normalize_host(d) for d in url_lists.read_entries(str(olbat / "agressif" / "domains.gz"))}
+    agressif_urls = {url_key(u) for u in url_lists.read_entries(str(olbat / "agressif" / "urls.gz"))}
+    all_domains = {normalize_host(d) for d in url_lists.read_entries(str(datatrove / "domains.gz"))}
+    all_urls = {url_key(u) for u in url_lists.read_entries(str(datatrove / "urls.gz"))}
     categories = {
         "adult": (all_domains - agressif_domains, all_urls - agressif_urls),
         "agressif": (agressif_domains, agressif_urls),

@@ -55,6 +55,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dedup.normalize import normalize, shingle_hash, shingle_hashes
+from schemas.files import read_bytes
 
 NGRAM = 13
 
@@ -107,16 +108,6 @@ def _suffixes(path: str) -> tuple[str, str]:
 def is_record_file(path: str) -> bool:
     """JSONL / JSON / Parquet (items with fields), not a text file of one item per line."""
     return _suffixes(path)[0] in (*_JSON, ".parquet")
-
-
-def _read_bytes(path: str, compressed: bool) -> bytes:
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
-
-    # AUTO decompresses by extension (.gz, .zst, .bz2, .xz, .deflate); a Parquet file is read raw.
-    compression = CompressionTypes.AUTO if compressed else CompressionTypes.UNCOMPRESSED
-    with FileSystems.open(path, compression_type=compression) as handle:
-        return handle.read()
 
 
 def _strings(value: object) -> Iterator[str]:
@@ -185,11 +176,11 @@ def read_items(path: str, fields: list[str] | None = None) -> list[str]:
     fields only, in that order (a record lacking one is read without it; a field that no record has is a
     ``ValueError``). A line that is not JSON is a ``ValueError`` naming the file and the line.
     """
-    ext, compression = _suffixes(path)
+    ext = _suffixes(path)[0]
     if ext == ".parquet":
-        records: list[object] = _parquet_records(_read_bytes(path, compressed=bool(compression)))
+        records: list[object] = _parquet_records(read_bytes(path))
         return _item_texts(records, fields, path)
-    text = _read_bytes(path, compressed=True).decode("utf-8-sig")
+    text = read_bytes(path).decode("utf-8-sig")
     if ext in _JSON:
         return _item_texts(_json_records(text, path), fields, path)
     if fields is not None:

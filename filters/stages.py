@@ -231,8 +231,7 @@ def parse_word_list(text: str) -> frozenset[str]:
 
 
 def read_word_list(path: str) -> frozenset[str]:
-    """A word list from any FileSystems path (local, gs://, s3://)."""
-    from apache_beam.io.filesystems import FileSystems
+    """A word list from any FileSystems path (local, gs://, s3://), compressed or not."""
+    from schemas.files import read_bytes
 
-    with FileSystems.open(path) as handle:
-        return parse_word_list(handle.read().decode("utf-8"))
+    return parse_word_list(read_bytes(path).decode("utf-8"))

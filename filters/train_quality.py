@@ -58,6 +58,7 @@ from typing import Iterable, Iterator, Sequence
 import numpy as np
 
 from filters.quality import LABEL_HQ, LABEL_LQ, predict_batch, preprocess
+from schemas.files import read_bytes
 
 # UltraClean's published hyper-parameters (MiniCPM4 report §2.2).
 ULTRACLEAN_PARAMS: dict[str, float | int] = {"dim": 256, "lr": 0.1, "wordNgrams": 3, "minCount": 5, "epoch": 3}
@@ -136,8 +137,7 @@ def read_texts(patterns: Iterable[str], text_column: str = "text", text_unit: st
     for path in expand(patterns):
         fmt = _format_of(path)
         if fmt == "text":
-            with FileSystems.open(path) as handle:  # AUTO compression from the extension
-                yield from split_plain_text(handle.read().decode("utf-8", errors="replace"), text_unit)
+            yield from split_plain_text(read_bytes(path).decode("utf-8", errors="replace"), text_unit)
             continue
         if fmt == "jsonl":
             items = readers.read_jsonl(path, lambda path=path: FileSystems.open(path), cols)

@@ -22,7 +22,6 @@ datatrove does.
 
 from __future__ import annotations
 
-import gzip
 import io
 import zipfile
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ import numpy as np
 import xxhash
 
 from filters.urls import normalize_host, split_url, squash, url_key
+from schemas.files import read_bytes
 
 KEY_BITS = 40
 _SHIFT = np.uint64(64 - KEY_BITS)
@@ -127,25 +127,17 @@ def read_hashed(data: bytes) -> np.ndarray:
     return (high << np.uint64(_LOW_BITS)) | low.astype(np.uint64)
 
 
-def _read_bytes(path: str) -> bytes:
-    from apache_beam.io.filesystem import CompressionTypes
-    from apache_beam.io.filesystems import FileSystems
-
-    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
-        data = handle.read()
-    return gzip.decompress(data) if path.endswith(".gz") else data
-
-
 def _exists(path: str) -> bool:
     from apache_beam.io.filesystems import FileSystems
 
     return FileSystems.exists(path)
 
 
-def read_lines(path: str) -> list[str]:
-    """Non-empty lines of a text file (gzipped when it ends in .gz) at any FileSystems path."""
-    text = _read_bytes(path).decode("utf-8", "replace")
-    return [line.strip() for line in text.splitlines() if line.strip()]
+def read_entries(path: str) -> list[str]:
+    """The entries of a list file (one per line; blank lines and lines starting with ``#`` left out), plain
+    or compressed, at any FileSystems path."""
+    text = read_bytes(path).decode("utf-8", "replace")
+    return [line for line in (raw.strip() for raw in text.splitlines()) if line and not line.startswith("#")]
 
 
 def _join(folder: str, *parts: str) -> str:
@@ -164,13 +156,16 @@ class Blocklist:
     url_hosts: KeySet | None  # None: not known (a hashed urls file alone), look every URL up
 
 
-def _hashed_or_plain(base: str, normalize) -> KeySet | None:
-    hashed = base + ".hashes.npz"
-    if _exists(hashed):
-        return KeySet.sorted(read_hashed(_read_bytes(hashed)))
+def _hashed(base: str) -> KeySet | None:
+    path = base + ".hashes.npz"
+    return KeySet.sorted(read_hashed(read_bytes(path))) if _exists(path) else None
+
+
+def _plain(base: str) -> list[str] | None:
+    """The entries of ``base`` or ``base.gz``; None when neither exists."""
     for path in (base, base + ".gz"):
         if _exists(path):
-            return KeySet(keys(normalize(line) for line in read_lines(path) if not line.startswith("#")))
+            return read_entries(path)
     return None
 
 
@@ -180,18 +175,18 @@ def _url_host(entry: str) -> str:
 
 def category(folder: str, name: str) -> Blocklist | None:
     """One category of a UT1-layout folder (``domains`` and ``urls``, plain, gzipped or hashed); None when
-    it has neither. A hashed ``urls`` comes with ``urls.hosts.hashes.npz``, the keys of its hosts."""
+    it has neither. A hashed ``urls`` comes with ``urls.hosts.hashes.npz``, the keys of its hosts; a plain
+    one gives its hosts from the same lines."""
     base = _join(folder, name)
-    domains = _hashed_or_plain(_join(base, "domains"), normalize_host)
-    urls = _hashed_or_plain(_join(base, "urls"), url_key)
+    domains = _hashed(_join(base, "domains"))
+    if domains is None and (entries := _plain(_join(base, "domains"))) is not None:
+        domains = KeySet(keys(normalize_host(e) for e in entries))
+    urls = _hashed(_join(base, "urls"))
+    hosts = _hashed(_join(base, "urls.hosts")) if urls is not None else None
+    if urls is None and (entries := _plain(_join(base, "urls"))) is not None:
+        urls, hosts = KeySet(keys(url_key(e) for e in entries)), KeySet(keys(_url_host(e) for e in entries))
     if domains is None and urls is None:
         return None
-    hosts = _hashed_or_plain(_join(base, "urls.hosts"), _url_host) if urls is not None else None
-    if urls is not None and hosts is None:  # plain urls: their hosts from the same lines
-        for path in (_join(base, "urls"), _join(base, "urls.gz")):
-            if _exists(path):
-                hosts = KeySet(keys(_url_host(line) for line in read_lines(path) if not line.startswith("#")))
-                break
     # A hashed urls file without its hosts: every URL is looked up under its paths (slower, same answer).
     return Blocklist(domains or KeySet(), urls or KeySet(), hosts if urls is not None else KeySet())
 
@@ -221,7 +216,7 @@ def _categories(folder: str) -> str:
 
 def word_list(path: str) -> frozenset[str]:
     """A URL word list: entries squashed, ``#`` lines switched off (datatrove's reading of the same files)."""
-    return frozenset(w for w in (squash(line) for line in read_lines(path) if not line.startswith("#")) if w)
+    return frozenset(w for w in map(squash, read_entries(path)) if w)
 
 
 def domain_list(entries: list[str]) -> frozenset[str]:
@@ -231,10 +226,10 @@ def domain_list(entries: list[str]) -> frozenset[str]:
     for entry in entries:
         shipped = SHIPPED / f"{entry}.txt"
         if "." not in entry and "/" not in entry and shipped.exists():
-            lines = read_lines(str(shipped))
+            lines = read_entries(str(shipped))
         elif "/" in entry or entry.endswith(".txt") or entry.endswith(".gz"):
-            lines = read_lines(entry)
+            lines = read_entries(entry)
         else:
             lines = [entry]
-        domains.update(normalize_host(line) for line in lines if not line.startswith("#"))
+        domains.update(normalize_host(line) for line in lines)
     return frozenset(d for d in domains if d)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas.files import atomic_write, file_size, join, write_text
+from schemas.files import atomic_write, file_size, join, read_bytes, write_text
 
 
 @pytest.mark.parametrize("relative", ["../x.parquet", "data/../../x", "/etc/passwd", "data//x", "./x",
@@ -34,3 +34,14 @@ def test_a_failed_write_keeps_the_previous_file_whole(tmp_path):
     with pytest.raises(OSError, match="disk full"):
         atomic_write(path, broken)
     assert (tmp_path / "card.md").read_text() == "complete"
+
+
+def test_read_bytes_reads_a_compressed_file_past_beams_16_mib_read(tmp_path):
+    import gzip
+
+    data = bytes(range(256)) * (20 << 12)  # 20 MiB once decompressed; one read() of Beam's file gives 16
+    (tmp_path / "big.txt.gz").write_bytes(gzip.compress(data, compresslevel=1))
+    (tmp_path / "small.txt").write_bytes(b"plain")
+    assert read_bytes(str(tmp_path / "big.txt.gz")) == data
+    assert read_bytes(str(tmp_path / "small.txt")) == b"plain"
+
