@@ -13,7 +13,7 @@ from apache_beam.utils.shared import Shared
 from filters import quantiles
 from filters.config import PerplexityConfig
 from filters.stages import Stage, bind, run_stages
-from schemas.outcomes import DROPPED, KEEP, is_kept
+from schemas.outcomes import DROPPED, KEEP, is_kept, to_score
 from schemas.packed import pack, unpack
 from schemas.routing import outputs, route, split_kept
 
@@ -78,7 +78,7 @@ class CurateFn(beam.DoFn):
     def process(self, batch: list[dict]):
         todo = []
         for doc in batch:
-            if is_kept(doc) or (self.annotate_only and doc.get("scores") is not None):
+            if to_score(doc, self.annotate_only):
                 todo.append(dict(doc))
             else:  # dropped before any stage scored it (read, extract): nothing to score
                 yield doc

@@ -97,24 +97,22 @@ class UrlFilter:
         return out
 
     def _hosts(self, hosts: list[str]) -> dict[str, tuple[bool, bool]]:
-        """(a listed domain covers it, it has URL entries) for each host, looked up once per new host."""
+        """(a listed domain covers it, it has URL entries) for each host, looked up once per new host. The
+        batch's answers are taken from the cache before it may be cleared, so no answer is ever missing."""
         cache = self.hosts
-        new = sorted({h for h in hosts if h and h not in cache})
+        known = {h: cache.get(h) for h in hosts if h}
+        new = sorted(h for h, found in known.items() if found is None)
         if new:
             domain_hit = _any(self.lists.domains, [candidate_domains(h) for h in new])
             url_hosts = self.lists.url_hosts
             has_urls = (url_hosts.contains(url_lists.keys(new)) if url_hosts is not None
                         else np.ones(len(new), dtype=bool))
+            found = dict(zip(new, zip(domain_hit.tolist(), has_urls.tolist())))
+            known.update(found)
             if len(cache) + len(new) > self.cache_hosts:
                 cache.clear()
-            cache.update(zip(new, zip(domain_hit.tolist(), has_urls.tolist())))
-        return {h: cache.get(h) or self._one(h) for h in hosts if h}
-
-    def _one(self, host: str) -> tuple[bool, bool]:
-        """A host the cache lost to another thread's clear: looked up alone."""
-        hit = bool(_any(self.lists.domains, [candidate_domains(host)])[0])
-        url_hosts = self.lists.url_hosts
-        return hit, url_hosts is None or host in url_hosts
+            cache.update(found)
+        return known
 
     def _words(self, text: str) -> tuple[dict[int, set[str]], dict[int, set[str]]]:
         """Per URL (line of ``text``), the distinct banned and soft-banned words among its tokens."""

@@ -15,7 +15,7 @@ from pipelines import readers
 from pipelines.extract import ExtractConfig, Extractor, ExtractTimeout, looks_binary
 from pipelines.readers import ReadConfig
 from pipelines.tokenize import TokenizeConfig, load_tokenizer
-from schemas.outcomes import DOCS, DROPPED, ERRORS, SKIPPED, error_row, is_kept
+from schemas.outcomes import DOCS, DROPPED, ERRORS, SKIPPED, error_row, is_kept, to_score
 from schemas.packed import pack, unpack
 from schemas.routing import outputs, route
 
@@ -120,7 +120,8 @@ class Extract(beam.DoFn):
             self.extractor.__exit__(None, None, None)
 
     def process(self, doc: dict):
-        if "html" not in doc or not (is_kept(doc) or self._annotated(doc)):
+        # Annotate-only: a page the URL filter (before extraction) decided is still extracted, like any row.
+        if "html" not in doc or not to_score(doc, self.annotate_only):
             yield doc
             return
         doc = dict(doc)
@@ -150,11 +151,6 @@ class Extract(beam.DoFn):
             yield self._drop(doc, "extract:empty")
             return
         yield doc  # kept, or (annotate-only) decided and counted before extraction
-
-    def _annotated(self, doc: dict) -> bool:
-        """Annotate-only: a page a stage before extraction (the URL filter) scored and decided is still
-        extracted, so its row carries every score like any other; a page dropped at read time is not."""
-        return self.annotate_only and doc.get("scores") is not None
 
     def _drop(self, doc: dict, reason: str):
         """``doc`` decided ``reason`` unless an earlier stage decided it already (annotate-only)."""

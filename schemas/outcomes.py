@@ -29,6 +29,12 @@ def is_kept(doc: Mapping[str, Any]) -> bool:
     return doc.get("decision") in (None, KEEP)
 
 
+def to_score(doc: Mapping[str, Any], annotate_only: bool) -> bool:
+    """Whether a stage should still work on ``doc``: it is kept, or (annotate-only) an earlier stage scored
+    it, so its row carries every score even after a decision (a page dropped at read time has none)."""
+    return is_kept(doc) or (annotate_only and doc.get("scores") is not None)
+
+
 def light(doc: Mapping[str, Any]) -> dict:
     """What a dropped document still needs downstream: enough to count it and to say where it was."""
     return {"id": doc["id"], "source": doc["source"], "url": doc.get("url"), "decision": doc["decision"],
