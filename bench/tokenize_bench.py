@@ -8,7 +8,10 @@ interleaved so a busy neighbour slows both sides alike:
 
 * raw: ``encode_ordinary_batch(texts, num_threads=1)`` of cl100k_base, tiktoken's own batch call;
 * stage: the tokenize stage's DoFn body (``pipelines.transforms._CountTokens.process``) on batches of 256
-  documents, as Beam hands them to it: the count of every kept document and the row it yields.
+  documents, as Beam hands them to it: the count of every kept document and the row it yields;
+* shards: what writing token shards adds when ``output.formats`` asks for them (the writer encodes the
+  shard's texts again, ``Tokenizer.documents`` in batches of 512 with EOS, and lays out the bytes of both
+  formats, ``.bin`` + ``.idx`` and ``.ds`` + ``.ds.index``, in memory: the file writes are I/O, not CPU).
 
 Target (issue 14): the stage costs at most 10% over the raw tokenizer.
 """
@@ -37,7 +40,8 @@ def main() -> None:
 
     import tiktoken
 
-    from pipelines.tokenize import TokenizeConfig
+    from pipelines import token_shards
+    from pipelines.tokenize import TokenizeConfig, load_tokenizer
     from pipelines.transforms import _CountTokens
 
     pages, _, _ = cached_pages(sorted(args.input.glob("*.warc.gz")), "trafilatura", "corpus-1x")
@@ -54,14 +58,28 @@ def main() -> None:
     def stage() -> int:
         return sum(row["token_count"] for batch in batches for row in fn.process(batch))
 
-    best = {"raw": float("inf"), "stage": float("inf")}
+    tokenizer = load_tokenizer("cl100k_base")
+
+    def shards() -> int:
+        lengths, size = [], 0
+        for i in range(0, len(texts), 512):
+            documents = tokenizer.documents(texts[i:i + 512])
+            lengths += [len(ids) for ids in documents]
+            for fmt in token_shards.TOKEN_FORMATS:
+                size += len(token_shards.token_bytes(documents, token_shards.dtype_of(fmt, tokenizer.vocab_size)))
+        size += len(token_shards.megatron_index(lengths, token_shards.megatron_dtype(tokenizer.vocab_size)))
+        size += len(token_shards.nanotron_index(lengths))
+        return sum(lengths) - len(lengths)  # the text's tokens, without the EOS each document ends with
+
+    sides = (("raw", raw), ("stage", stage), ("shards", shards))
+    best = {name: float("inf") for name, _ in sides}
     tokens = {}
     for _ in range(args.runs):
-        for name, run in (("raw", raw), ("stage", stage)):
+        for name, run in sides:
             start = time.process_time()
             tokens[name] = run()
             best[name] = min(best[name], time.process_time() - start)
-    assert tokens["raw"] == tokens["stage"], tokens
+    assert tokens["raw"] == tokens["stage"] == tokens["shards"], tokens
     megabytes = sum(len(t.encode("utf-8")) for t in texts) / 1e6
     result = {
         "pages": len(texts), "megabytes": round(megabytes, 2), "tokens": tokens["raw"], "runs": args.runs,
@@ -69,7 +87,10 @@ def main() -> None:
                 "tokens_per_cpu_s": round(tokens["raw"] / best["raw"])},
         "stage": {"cpu_s": round(best["stage"], 3), "mb_per_cpu_s": round(megabytes / best["stage"], 2),
                   "tokens_per_cpu_s": round(tokens["stage"] / best["stage"])},
+        "shards": {"cpu_s": round(best["shards"], 3), "mb_per_cpu_s": round(megabytes / best["shards"], 2),
+                   "tokens_per_cpu_s": round(tokens["shards"] / best["shards"])},
         "stage_over_raw": round(best["stage"] / best["raw"] - 1, 4),
+        "shards_over_raw": round(best["shards"] / best["raw"] - 1, 4),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

@@ -130,7 +130,7 @@ A document is kept when every rule holds (rule name in parentheses; a failing ru
 {columns}
 
 `stats.json` holds the funnel per input file; `errors/` lists the records that could not be processed.
-{synthetic_section(recipe, synth) if synth else ""}"""
+{token_section(stats) if stats["output"].get("token_shards") else ""}{synthetic_section(recipe, synth) if synth else ""}"""
     return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}"))
 
 
@@ -144,6 +144,38 @@ def _tokens_line(stats: dict) -> str:
     kept = " of kept documents" if stats.get("annotate_only") else ""
     return (f"- **Tokens:** {stats['output']['tokens']:,}{kept}{extra} under `{tokenizer['name']}` "
             f"({tokenizer['kind']}, sha256 `{tokenizer['sha256'][:16]}`), text only: no BOS/EOS\n")
+
+
+def document_markers(tokenizer: dict) -> str:
+    """How each document is laid out in the token shards, in words (BOS and EOS as the tokenizer says)."""
+    bos = " ".join(f"`{b['text']}` ({b['id']})" for b in tokenizer["bos"])
+    eos = tokenizer["eos"]
+    start = f"BOS {bos}, then its" if bos else "its"
+    no_bos = "" if bos else f"; no BOS, as `{tokenizer['name']}` puts none before a text"
+    return f"{start} `{tokenizer['name']}` tokens, then EOS `{eos['text']}` ({eos['id']}){no_bos}"
+
+
+def token_section(stats: dict) -> str:
+    """Token shards for trainers: where, in which dtype, how each document is laid out, how to point the
+    three trainers at them."""
+    tokenizer = stats["tokenizer"]
+    configs = [("default", stats["output"]["token_shards"])]
+    if "synthetic" in stats:
+        configs.append(("synthetic", stats["synthetic"]["output"].get("token_shards", {})))
+    rows = "\n".join(f"| {name} | {fmt} | `{s['folder']}/` | {s['dtype']} | {s['documents']:,} | {s['tokens']:,} |"
+                     for name, shards in configs for fmt, s in shards.items())
+    kept = " (kept documents only)" if stats.get("annotate_only") else ""
+    return f"""
+## Train on the tokens
+
+One token shard per Parquet shard that has documents, same name and row order{kept}: Megatron's `.bin` + `.idx` (MMIDIDX v1)
+and nanotron's (datatrove's) `.ds` + `.ds.index` + `.ds.metadata`, which OLMo-core reads too. Each document
+is {document_markers(tokenizer)}.
+
+| config | format | folder | dtype | documents | tokens (with markers) |
+|---|---|---|---|---|---|
+{rows}
+"""
 
 
 def synthetic_section(recipe, synth: dict) -> str:

@@ -19,12 +19,14 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 from apache_beam.pvalue import AsList, AsSingleton
+from apache_beam.utils.shared import Shared
 
 from dedup.cross_run import IndexPlan
-from pipelines import card, stats, write
+from pipelines import card, stats, token_shards, write
 from pipelines.readers import TextColumns
 from pipelines.recipe import Recipe
-from pipelines.transforms import Tokenize
+from pipelines.tokenize import TokenizeConfig
+from pipelines.transforms import LoadedTokenizer, Tokenize
 from pipelines.registry import DOCUMENT_SCHEMA, SYNTHETIC_SCHEMA, stage_transforms
 from schemas import SCHEMA_VERSION, to_row, to_synthetic_row
 from schemas.files import file_size, join, write_text
@@ -102,7 +104,7 @@ def build(p: beam.Pipeline, job: Job) -> None:
         flow.then(label, transform)
     final = flow.docs | "StampRecipe" >> beam.Map(lambda d, h: to_row(dict(d, recipe_hash=h)), recipe.hash)
 
-    shard_infos = final | "Write" >> WriteShards(job.output, recipe.output)
+    shard_infos = final | "Write" >> WriteShards(job.output, recipe.output, recipe.tokenize)
     errors = flow.errors | "AllErrors" >> beam.Flatten()
     written_errors, synth_stats = errors, None
     if recipe.synth.enabled:
@@ -152,7 +154,8 @@ class SyntheticConfig(beam.PTransform):
         shards = (
             rewrites
             | "StampRecipe" >> beam.Map(lambda d, h: to_synthetic_row(dict(d, recipe_hash=h)), recipe.hash)
-            | "Write" >> WriteShards(self.job.output, recipe.output, write.SYNTHETIC_DIR, SYNTHETIC_SCHEMA)
+            | "Write" >> WriteShards(self.job.output, recipe.output, recipe.tokenize, write.SYNTHETIC_DIR,
+                                     SYNTHETIC_SCHEMA)
         )
         return {"shards": shards, SYNTH_ERRORS: synth[SYNTH_ERRORS], SYNTH_STATS: synth[SYNTH_STATS]}
 
@@ -161,13 +164,15 @@ class WriteShards(beam.PTransform):
     """Documents → deterministic shards; emits one info dict per file written.
 
     ``directory``/``schema``: the dataset config (``data`` for curated documents, ``synthetic`` for
-    rewrites, Parquet only)."""
+    rewrites, Parquet only). Token shards (``output.formats`` megatron, nanotron) mirror each Parquet
+    shard, under ``tokenize``'s tokenizer."""
 
-    def __init__(self, output: str, config: write.OutputConfig, directory: str = write.DATA_DIR,
-                 schema=DOCUMENT_SCHEMA):
+    def __init__(self, output: str, config: write.OutputConfig, tokenize: TokenizeConfig,
+                 directory: str = write.DATA_DIR, schema=DOCUMENT_SCHEMA):
         super().__init__()
         self.output = output
         self.config = config
+        self.tokenize = tokenize
         self.directory = directory
         self.schema = schema
 
@@ -184,18 +189,27 @@ class WriteShards(beam.PTransform):
             (keyed, markers)
             | "WithMarkers" >> beam.Flatten()
             | "GroupByShard" >> beam.GroupByKey()
-            | "WriteShard" >> beam.ParDo(_WriteShard(self.output, self.config, self.directory, self.schema),
-                                         AsSingleton(shards))
+            | "WriteShard" >> beam.ParDo(_WriteShard(self.output, self.config, self.tokenize, self.directory,
+                                                     self.schema), AsSingleton(shards))
         )
 
 
 class _WriteShard(beam.DoFn):
-    def __init__(self, output: str, config: write.OutputConfig, directory: str, schema):
+    _TOKENIZE_BATCH = 512  # documents encoded at a time into the token shards
+
+    def __init__(self, output: str, config: write.OutputConfig, tokenize: TokenizeConfig, directory: str, schema):
         self.output = output
         self.config = config
+        self.tokenize = tokenize
         self.directory = directory
         self.schema = schema
+        self.shared = Shared()
+        self.loaded: LoadedTokenizer | None = None
         self.reused = Metrics.counter("write", "shards_already_complete")
+
+    def setup(self):
+        if self.config.token_formats:
+            self.loaded = self.shared.acquire(lambda: LoadedTokenizer(self.tokenize))
 
     def process(self, element, shards: int):
         index, rows = element
@@ -221,6 +235,34 @@ class _WriteShard(beam.DoFn):
                 size = writer(path, write.with_fingerprint(table, stamp))
             yield {"file": relative, "rows": table.num_rows, "bytes": size, "text_bytes": text_bytes,
                    "tokens": tokens}
+        if cfg.token_formats:
+            yield from self._token_shards(table, write.parquet_shard_path(index, shards, self.directory))
+
+    def _token_shards(self, table, parquet_name: str):
+        """One token shard per format for this Parquet shard: its kept rows' texts, in its row order. A
+        shard without any has none: Megatron and OLMo-core cannot memory-map an empty file."""
+        tokenizer = self.loaded.tokenizer
+        if "decision" in table.column_names:  # annotate-only rows carry every decision; trainers get the kept
+            table = table.filter(pc.equal(table.column("decision"), "keep"))
+        texts = table.column("text").to_pylist()
+        if not texts:
+            return
+        stems, stamps, infos = {}, {}, []
+        for fmt in self.config.token_formats:
+            stem = token_shards.shard_stem(fmt, self.directory, parquet_name)
+            stamp = write.fingerprint(table, fmt, self.tokenize.tokenizer, tokenizer.sha256, tokenizer.bos,
+                                      tokenizer.eos)
+            if write.token_shard_complete(self.output, stem, fmt, stamp):
+                self.reused.inc()
+                infos += write.token_shard_info(self.output, stem, fmt, len(texts), tokenizer.vocab_size)
+            else:
+                stems[fmt], stamps[fmt] = stem, stamp
+        if stems:
+            step = self._TOKENIZE_BATCH
+            batches = (tokenizer.documents(texts[i:i + step]) for i in range(0, len(texts), step))
+            infos += write.write_token_shards(self.output, stems, stamps, batches, tokenizer.vocab_size,
+                                              self.tokenize.tokenizer)
+        yield from infos
 
 
 def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], index: list[dict],
@@ -229,9 +271,12 @@ def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], 
     stats.json, recipe.yaml, dataset card."""
     output, recipe = job.output, job.recipe
     funnel = stats.build_stats(counts)
-    shards = sorted(shards, key=lambda s: s["file"])
-    synthetic = [s for s in shards if s["file"].startswith(write.SYNTHETIC_DIR + "/")]
-    shards = [s for s in shards if s not in synthetic]
+    files = sorted(shards, key=lambda s: s["file"])
+    keep = {s["file"] for s in files} | {write.fingerprint_path(s["stem"]) for s in files if "stem" in s}
+    tokens = [s for s in files if "format" in s]
+    files = [s for s in files if "format" not in s]
+    synthetic = [s for s in files if s["file"].startswith(write.SYNTHETIC_DIR + "/")]
+    shards = [s for s in files if s not in synthetic]
     parquet = [s for s in shards if s["file"].endswith(".parquet")]
     arrow = [s for s in shards if s["file"].endswith(".arrow")]
     primary = parquet or arrow
@@ -243,6 +288,8 @@ def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], 
         "shards": shards,
         "errors_file": write.write_errors(output, errors),
     }
+    if tokens:
+        funnel["output"]["token_shards"] = stats.token_shards(tokens, write.DATA_DIR, job.tokenizer)
     funnel["tokenizer"] = job.tokenizer
     funnel["annotate_only"] = job.annotate_only
     if index:
@@ -254,11 +301,14 @@ def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], 
             "tokens": sum(s["tokens"] for s in synthetic),
             "shards": synthetic,
         }}
+        if tokens:
+            funnel["synthetic"]["output"]["token_shards"] = stats.token_shards(tokens, write.SYNTHETIC_DIR,
+                                                                               job.tokenizer)
     funnel["recipe_hash"] = recipe.hash
     funnel["schema_version"] = SCHEMA_VERSION
     if arrow:
         write.write_arrow_layout(output, [s["file"] for s in arrow], recipe.hash, recipe.description, DOCUMENT_SCHEMA)
-    write.remove_stale(output, {s["file"] for s in shards + synthetic})
+    write.remove_stale(output, keep)
     write_text(join(output, "stats.json"), json.dumps(funnel, indent=2) + "\n")
     write_text(join(output, "recipe.yaml"), recipe.to_yaml())
     write_text(join(output, "README.md"), card.render_card(recipe, funnel, job.annotate_only))

@@ -138,8 +138,8 @@ def stage_transforms(job: Any, stages: tuple[StageSpec, ...] = STAGES) -> Iterat
 
 
 def check_recipe(recipe: Any) -> None:
-    """Parse every stage's rules against its scores, and the synthesis selection against all scores;
-    raises ValueError naming the section and the rule."""
+    """Parse every stage's rules against its scores, and the synthesis selection against all scores; token
+    shards need the tokenize stage; raises ValueError naming the section and the rule."""
     for spec in STAGES:
         if spec.rules is None:
             continue
@@ -150,6 +150,8 @@ def check_recipe(recipe: Any) -> None:
             if message.startswith(spec.name + "."):
                 message = spec.section + message[len(spec.name):]
             raise ValueError(message) from None
+    if recipe.output.token_formats and not recipe.tokenize.enabled:
+        raise ValueError(f"output.formats: {', '.join(recipe.output.token_formats)} need tokenize.enabled: true")
     if recipe.synth.select:
         from synth.config import parse_selection
 

@@ -110,16 +110,22 @@ def _check_stage_files(recipe) -> None:
 
 
 def _tokenizer(recipe) -> dict | None:
-    """Load the recipe's tokenizer before reading any input (a typo or a missing package fails here, not on
-    the first worker); its name and hash go to stats.json and the card."""
+    """Load the recipe's tokenizer before reading any input (a typo, a missing package or, for token shards,
+    a tokenizer without an end-of-document token fails here, not on the first worker); its name, hash and
+    document markers go to stats.json and the card."""
     if not recipe.tokenize.enabled:
         return None
-    from pipelines.tokenize import load_tokenizer
+    from pipelines.tokenize import load_config
 
     try:
-        return load_tokenizer(recipe.tokenize.tokenizer).describe()
+        tokenizer = load_config(recipe.tokenize)
     except (ValueError, ImportError, OSError) as err:
         raise SystemExit(f"error: {err}") from None
+    if recipe.output.token_formats and tokenizer.eos is None:
+        raise SystemExit(f"error: output.formats {recipe.output.token_formats}: tokenizer {tokenizer.name} names no "
+                         "end-of-document token (no eos_token in a tokenizer_config.json beside it, none of the "
+                         "usual ones in its vocabulary); set tokenize.eos to the token's text")
+    return tokenizer.describe()
 
 
 def _beam_options(beam_args: list[str]):
@@ -254,8 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     funnel = read_stats(job.output)
     print(f"\nfinished in {elapsed:.1f} s\n{format_funnel(funnel)}\n")
     out = funnel["output"]
+    tokens = "".join(f", {s['folder']}/ ({s['tokens']:,} tokens)" for s in out.get("token_shards", {}).values())
     print(f"wrote {out['rows']:,} documents in {len(out['shards'])} file(s) to {job.output}/ "
-          f"(data/, README.md, stats.json, recipe.yaml, errors/)")
+          f"(data/, README.md, stats.json, recipe.yaml, errors/{tokens})")
     if funnel["identity_problems"]:
         print("error: the funnel does not balance: " + "; ".join(funnel["identity_problems"]), file=sys.stderr)
         return 1

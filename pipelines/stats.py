@@ -110,3 +110,25 @@ def format_synthetic(synth: dict) -> list[str]:
     lines.append(f"  {'expansion':<32}{ratio(synth['expansion']['documents']):>10} documents, "
                  f"{ratio(synth['expansion'][unit])} {unit} (out per selected in)")
     return lines
+
+
+def token_shards(infos: list[dict], config: str, tokenizer: dict) -> dict:
+    """The token shards of one dataset config (``data`` or ``synthetic``) per format: folder, token dtype,
+    documents and tokens (markers included), and the files."""
+    from pipelines.token_shards import dtype_of
+
+    summary = {}
+    for fmt in sorted({i["format"] for i in infos}):
+        folder = f"{fmt}/{config}"
+        mine = [i for i in infos if i["format"] == fmt and i["stem"].startswith(folder + "/")]
+        if not mine:
+            continue
+        stems = {i["stem"]: i for i in mine}.values()  # each shard's counts once, not once per file
+        summary[fmt] = {
+            "folder": folder,
+            "dtype": dtype_of(fmt, tokenizer["vocab_size"]).name,
+            "documents": sum(i["documents"] for i in stems),
+            "tokens": sum(i["tokens"] for i in stems),
+            "files": [{"file": i["file"], "bytes": i["bytes"]} for i in mine],
+        }
+    return summary

@@ -10,14 +10,29 @@ recipe's ``tokenize.tokenizer`` is one of
 
 Each is identified in the card and stats.json by its name and a hash of what defines it (the BPE ranks,
 the tokenizer.json bytes, the SentencePiece model bytes), so two corpora counted with "the same"
-tokenizer can be compared. Counts are of the text alone: no BOS or EOS (a trainer adds those when it
-packs documents; the token shards of a later step state what they add).
+tokenizer can be compared. Counts are of the text alone: no BOS or EOS.
+
+The token shards (``pipelines/token_shards.py``) need each document as a trainer sees it, with the
+tokenizer's own document markers, and this module decides them once, the way the tokenizer says:
+
+* BOS: what the tokenizer itself puts before a text. tiktoken encodings put nothing; a tokenizer.json puts
+  what its post-processor adds (Llama-style ``<s> $A`` templates keep their ``<s>``); a SentencePiece model
+  puts its ``bos_id`` when it has one (Llama, Mistral).
+* EOS, appended to every document: the recipe's ``tokenize.eos`` when set; else what the post-processor
+  already appends; else the ``eos_token`` of a ``tokenizer_config.json`` beside the tokenizer.json; else
+  the first of the usual end-of-text tokens the vocabulary has; tiktoken's ``eot_token``; SentencePiece's
+  ``eos_id``. A tokenizer with none of these cannot write token shards, and the run says so before it
+  reads input.
+
+datatrove's ``DocumentTokenizer(eos_token=...)`` replaces the tokenizer's post-processor with ``$A <EOS>``
+and so silently drops a BOS the tokenizer adds; here setting EOS never touches BOS.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -29,6 +44,10 @@ class TokenizeConfig(StrictConfig):
 
     enabled: bool = True
     tokenizer: str = "cl100k_base"  # a tiktoken encoding, a tokenizer.json or its folder, a SentencePiece .model
+    eos: str | None = None  # the end-of-document token's text, where the tokenizer does not say (token shards)
+
+
+_USUAL_EOS = ("<|endoftext|>", "</s>", "<|end_of_text|>", "<eos>")  # what tokenizer.json files call end of text
 
 
 @dataclass(frozen=True)
@@ -40,28 +59,53 @@ class Tokenizer:
     kind: str  # tiktoken | tokenizers | sentencepiece
     sha256: str
     encode: Callable[[Sequence[str]], list[list[int]]]
+    vocab_size: int  # ids are below this, special tokens included: what sizes a token shard's dtype
+    eos: int | None  # what ends each document in token shards; None: the tokenizer names none
+    id_to_token: Callable[[int], str | None] = field(repr=False)
+    token_to_id: Callable[[str], int | None] = field(repr=False)
+    bos: tuple[int, ...] = ()  # what the tokenizer puts before each document (see the module doc)
 
     def count(self, texts: Sequence[str]) -> list[int]:
         return [len(ids) for ids in self.encode(texts)]
 
+    def documents(self, texts: Sequence[str]) -> list[list[int]]:
+        """Each text as a trainer reads it: BOS (if the tokenizer has one), its tokens, EOS."""
+        if self.eos is None:
+            raise ValueError(f"tokenizer {self.name} names no end-of-document token: set tokenize.eos")
+        bos, eos = list(self.bos), [self.eos]
+        return [bos + ids + eos for ids in self.encode(texts)]
+
     def describe(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "sha256": self.sha256}
+        """Name, kind and hash; with the document markers token shards use and the vocabulary size."""
+        return {"name": self.name, "kind": self.kind, "sha256": self.sha256, "vocab_size": self.vocab_size,
+                "bos": [{"id": i, "text": self.id_to_token(i)} for i in self.bos],
+                "eos": None if self.eos is None else {"id": self.eos, "text": self.id_to_token(self.eos)}}
 
 
-def load_tokenizer(spec: str) -> Tokenizer:
-    """The tokenizer ``spec`` names (see the module doc); a spec that is neither a known tiktoken encoding
-    nor an existing file or folder is an error saying what was tried."""
+def load_tokenizer(spec: str, eos: str | None = None) -> Tokenizer:
+    """The tokenizer ``spec`` names (see the module doc), ending documents with ``eos`` (a token's text)
+    when given; a spec that is neither a known tiktoken encoding nor an existing file or folder is an error
+    saying what was tried, and so is an ``eos`` that is not one token of it."""
     path = Path(spec)
     if path.is_dir():
         inner = path / "tokenizer.json"
         if not inner.is_file():
             raise ValueError(f"tokenize.tokenizer: {spec} is a folder without tokenizer.json")
-        return _hf_tokenizer(inner, name=path.name)
-    if path.is_file():
-        if path.suffix == ".model":
-            return _sentencepiece(path)
-        return _hf_tokenizer(path, name=path.name)
-    return _tiktoken(spec)
+        tokenizer = _hf_tokenizer(inner, name=path.name)
+    elif path.is_file():
+        tokenizer = _sentencepiece(path) if path.suffix == ".model" else _hf_tokenizer(path, name=path.name)
+    else:
+        tokenizer = _tiktoken(spec)
+    if eos is None:
+        return tokenizer
+    eos_id = tokenizer.token_to_id(eos)
+    if eos_id is None:
+        raise ValueError(f"tokenize.eos: {eos!r} is not a token of {tokenizer.name}")
+    return replace(tokenizer, eos=eos_id)
+
+
+def load_config(config: TokenizeConfig) -> Tokenizer:
+    return load_tokenizer(config.tokenizer, config.eos)
 
 
 def _tiktoken(name: str) -> Tokenizer:
@@ -77,8 +121,10 @@ def _tiktoken(name: str) -> Tokenizer:
     for token, rank in sorted(encoding._mergeable_ranks.items(), key=lambda item: item[1]):
         digest.update(rank.to_bytes(4, "big") + len(token).to_bytes(2, "big") + token)
     digest.update(repr(sorted(encoding._special_tokens.items())).encode() + encoding._pat_str.encode())
-    return Tokenizer(name, "tiktoken", digest.hexdigest(),
-                     lambda texts: [encoding.encode_ordinary(t) for t in texts])
+    specials = {i: t for t, i in encoding._special_tokens.items()}
+    return Tokenizer(name, "tiktoken", digest.hexdigest(), lambda texts: [encoding.encode_ordinary(t) for t in texts],
+                     vocab_size=encoding.n_vocab, eos=encoding.eot_token, id_to_token=specials.get,
+                     token_to_id=encoding._special_tokens.get)
 
 
 def _hf_tokenizer(path: Path, name: str) -> Tokenizer:
@@ -90,7 +136,26 @@ def _hf_tokenizer(path: Path, name: str) -> Tokenizer:
     def encode(texts: Sequence[str]) -> list[list[int]]:
         return [e.ids for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
 
-    return Tokenizer(name, "tokenizers", hashlib.sha256(data).hexdigest(), encode)
+    # What the post-processor puts around a text: the ids around "a"'s own (the template's BOS/EOS).
+    plain, framed = tokenizer.encode("a", add_special_tokens=False).ids, tokenizer.encode("a").ids
+    start = next((i for i in range(len(framed) - len(plain) + 1) if framed[i:i + len(plain)] == plain), 0)
+    bos, appended = tuple(framed[:start]), framed[start + len(plain):]
+    eos = appended[-1] if appended else _configured_eos(path, tokenizer)
+    return Tokenizer(name, "tokenizers", hashlib.sha256(data).hexdigest(), encode,
+                     vocab_size=tokenizer.get_vocab_size(with_added_tokens=True), bos=bos, eos=eos,
+                     id_to_token=tokenizer.id_to_token, token_to_id=tokenizer.token_to_id)
+
+
+def _configured_eos(path: Path, tokenizer) -> int | None:
+    """The ``eos_token`` of a ``tokenizer_config.json`` beside ``path``, else the first usual end-of-text
+    token in the vocabulary; None when neither exists."""
+    config = path.with_name("tokenizer_config.json")
+    if config.is_file():
+        named = json.loads(config.read_text(encoding="utf-8")).get("eos_token")
+        named = named.get("content") if isinstance(named, dict) else named
+        if named is not None and tokenizer.token_to_id(named) is not None:
+            return tokenizer.token_to_id(named)
+    return next((tokenizer.token_to_id(t) for t in _USUAL_EOS if tokenizer.token_to_id(t) is not None), None)
 
 
 def _sentencepiece(path: Path) -> Tokenizer:
@@ -98,5 +163,17 @@ def _sentencepiece(path: Path) -> Tokenizer:
 
     data = path.read_bytes()
     processor = sentencepiece.SentencePieceProcessor(model_proto=data)
+    size = processor.get_piece_size()
+    bos, eos = processor.bos_id(), processor.eos_id()
+
+    def id_to_token(i: int) -> str | None:
+        return processor.id_to_piece(i) if 0 <= i < size else None
+
+    def token_to_id(piece: str) -> int | None:
+        i = processor.piece_to_id(piece)  # an unknown piece maps to <unk>'s id
+        return i if id_to_token(i) == piece else None
+
     return Tokenizer(path.name, "sentencepiece", hashlib.sha256(data).hexdigest(),
-                     lambda texts: processor.encode(list(texts)))
+                     lambda texts: processor.encode(list(texts)), vocab_size=size,
+                     bos=(bos,) if bos >= 0 else (), eos=eos if eos >= 0 else None,
+                     id_to_token=id_to_token, token_to_id=token_to_id)

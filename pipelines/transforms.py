@@ -14,7 +14,7 @@ from apache_beam.utils.shared import Shared
 from pipelines import readers
 from pipelines.extract import ExtractConfig, Extractor, ExtractTimeout, looks_binary
 from pipelines.readers import ReadConfig
-from pipelines.tokenize import TokenizeConfig, load_tokenizer
+from pipelines.tokenize import TokenizeConfig, load_config
 from schemas.outcomes import DOCS, DROPPED, ERRORS, SKIPPED, error_row, is_kept, to_score
 from schemas.packed import pack, unpack
 from schemas.routing import outputs, route
@@ -177,22 +177,22 @@ class Tokenize(beam.PTransform):
         return outputs(counted, docs.pipeline | "NoDrops" >> beam.Create([]))
 
 
-class _LoadedTokenizer:
+class LoadedTokenizer:
     """The loaded tokenizer of one worker process (``Shared`` needs an object it can weakly reference)."""
 
-    def __init__(self, spec: str):
-        self.tokenizer = load_tokenizer(spec)
+    def __init__(self, config: TokenizeConfig):
+        self.tokenizer = load_config(config)
 
 
 class _CountTokens(beam.DoFn):
     def __init__(self, config: TokenizeConfig):
         self.config = config
         self.shared = Shared()
-        self.loaded: _LoadedTokenizer | None = None
+        self.loaded: LoadedTokenizer | None = None
         self.tokens = Metrics.counter("tokenize", "tokens")
 
     def setup(self):
-        self.loaded = self.shared.acquire(lambda: _LoadedTokenizer(self.config.tokenizer))
+        self.loaded = self.shared.acquire(lambda: LoadedTokenizer(self.config))
 
     def process(self, batch: list[dict]):
         kept = [i for i, doc in enumerate(batch) if is_kept(doc) and doc.get("text")]

@@ -27,9 +27,10 @@ from pydantic import Field, field_validator
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
+from pipelines import token_shards
 from schemas import ERROR_SCHEMA
 from schemas.config import StrictConfig
-from schemas.files import atomic_write, join, write_text
+from schemas.files import atomic_write, file_size, join, read_bytes, write_text
 
 DATA_DIR = "data"
 SYNTHETIC_DIR = "synthetic"  # the ``synthetic`` config: MAGA rewrites (synth/), same layout as data/
@@ -40,9 +41,11 @@ _ROW_OVERHEAD_BYTES = 512  # ids, url, metadata and scores of one row, roughly
 
 
 class OutputConfig(StrictConfig):
-    """The recipe's ``output`` section: formats, shard size and Parquet settings."""
+    """The recipe's ``output`` section: formats, shard size and Parquet settings. ``megatron`` and
+    ``nanotron`` add token shards for trainers beside the Parquet (or Arrow) shards they mirror
+    (``pipelines/token_shards.py``)."""
 
-    formats: list[Literal["parquet", "arrow"]] = ["parquet"]
+    formats: list[Literal["parquet", "arrow", "megatron", "nanotron"]] = ["parquet"]
     target_shard_bytes: int = Field(256 * 1024 * 1024, gt=0)
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
     row_group_rows: int = Field(2000, gt=0)
@@ -50,9 +53,14 @@ class OutputConfig(StrictConfig):
     @field_validator("formats")
     @classmethod
     def _not_empty(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("name at least one output format: parquet, arrow")
+        if not {"parquet", "arrow"} & set(value):
+            raise ValueError("name parquet or arrow among the output formats: token shards (megatron, nanotron) "
+                             "are written beside the Parquet or Arrow shards they mirror")
         return value
+
+    @property
+    def token_formats(self) -> list[str]:
+        return [f for f in token_shards.TOKEN_FORMATS if f in self.formats]
 
 
 def doc_bytes(doc: dict) -> int:
@@ -137,6 +145,65 @@ def write_arrow(path: str, table: pa.Table) -> int:
     return atomic_write(path, write)
 
 
+def token_shard_complete(output: str, stem: str, fmt: str, stamp: str) -> bool:
+    """Whether the token shard at ``stem`` was completely written with ``stamp`` (its ``.fingerprint``
+    sidecar, written after its files, says so, and every file is there)."""
+    files = [join(output, stem + ext) for ext in token_shards.EXTENSIONS[fmt]]
+    sidecar = join(output, fingerprint_path(stem))
+    return (FileSystems.exists(sidecar) and read_bytes(sidecar).decode() == stamp
+            and all(FileSystems.exists(f) for f in files))
+
+
+def write_token_shards(output: str, stems: dict[str, str], stamps: dict[str, str], documents: Iterable[list],
+                       vocab_size: int, tokenizer_name: str) -> list[dict]:
+    """Streams batches of documents' ids (``documents`` yields lists of id lists) into one token shard per
+    format of ``stems`` ({format: stem}); every file atomic, each shard's ``.fingerprint`` (``stamps``)
+    written last, after removing the old one, so a shard killed mid-write is never taken as complete.
+    Returns an info dict per file (``token_shard_info``)."""
+    tmp = {}
+    for fmt, stem in stems.items():
+        sidecar = join(output, fingerprint_path(stem))
+        if FileSystems.exists(sidecar):
+            FileSystems.delete([sidecar])
+        directory, name = FileSystems.split(join(output, stem + token_shards.EXTENSIONS[fmt][0]))
+        tmp[fmt] = (FileSystems.join(directory, f".tmp-{name}"), FileSystems.join(directory, name))
+    handles = {fmt: FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
+               for fmt, (path, _) in tmp.items()}
+    lengths: list[int] = []
+    try:
+        for batch in documents:
+            lengths.extend(len(ids) for ids in batch)
+            for fmt, handle in handles.items():
+                handle.write(token_shards.token_bytes(batch, token_shards.dtype_of(fmt, vocab_size)))
+    finally:
+        for handle in handles.values():
+            handle.close()
+    tokens = sum(lengths)
+    infos: list[dict] = []
+    for fmt, stem in stems.items():
+        dtype = token_shards.dtype_of(fmt, vocab_size)
+        FileSystems.rename([tmp[fmt][0]], [tmp[fmt][1]])
+        tails = ([token_shards.megatron_index(lengths, dtype)] if fmt == token_shards.MEGATRON else
+                 [token_shards.nanotron_index(lengths), token_shards.nanotron_metadata(tokenizer_name, dtype, tokens)])
+        for ext, body in zip(token_shards.EXTENSIONS[fmt][1:], tails):
+            atomic_write(join(output, stem + ext), lambda f, b=body: f.write(b))
+        write_text(join(output, fingerprint_path(stem)), stamps[fmt])
+        infos += token_shard_info(output, stem, fmt, len(lengths), vocab_size)
+    return infos
+
+
+def fingerprint_path(stem: str) -> str:
+    return stem + ".fingerprint"
+
+
+def token_shard_info(output: str, stem: str, fmt: str, documents: int, vocab_size: int) -> list[dict]:
+    """An info dict per file of a complete token shard (its token count from its body's size)."""
+    sizes = [file_size(join(output, stem + ext)) for ext in token_shards.EXTENSIONS[fmt]]
+    tokens = sizes[0] // token_shards.dtype_of(fmt, vocab_size).itemsize
+    return [{"file": stem + ext, "stem": stem, "format": fmt, "documents": documents, "tokens": tokens, "bytes": size}
+            for ext, size in zip(token_shards.EXTENSIONS[fmt], sizes)]
+
+
 def write_errors(output: str, errors: list[dict]) -> str:
     errors = sorted(errors, key=lambda e: (e["source"], e["position"], e["reason"], e["message"]))
     relative = f"{ERRORS_DIR}/errors-00000-of-00001.parquet"
@@ -165,11 +232,13 @@ def write_arrow_layout(output: str, shards: list[str], fingerprint: str, descrip
 
 
 def remove_stale(output: str, keep: set[str]) -> list[str]:
-    """Delete what an earlier run left that this run did not write: shards of another shard count, and
-    temporary files of a run that was killed mid-write."""
+    """Delete what an earlier run left that this run did not write: shards of another shard count (token
+    shards of a format no longer asked for among them), and temporary files of a run killed mid-write."""
     stale = []
-    patterns = (f"{DATA_DIR}/{SPLIT}-*.parquet", f"{SYNTHETIC_DIR}/{SPLIT}-*.parquet", f"{ARROW_DIR}/data-*.arrow",
-                f"{DATA_DIR}/.tmp-*", f"{SYNTHETIC_DIR}/.tmp-*", f"{ARROW_DIR}/.tmp-*", f"{ERRORS_DIR}/.tmp-*", ".tmp-*")
+    patterns = [f"{DATA_DIR}/{SPLIT}-*.parquet", f"{SYNTHETIC_DIR}/{SPLIT}-*.parquet", f"{ARROW_DIR}/data-*.arrow",
+                f"{DATA_DIR}/.tmp-*", f"{SYNTHETIC_DIR}/.tmp-*", f"{ARROW_DIR}/.tmp-*", f"{ERRORS_DIR}/.tmp-*", ".tmp-*"]
+    patterns += [f"{fmt}/{config}/{name}" for fmt in token_shards.TOKEN_FORMATS for config in (DATA_DIR, SYNTHETIC_DIR)
+                 for name in (f"{SPLIT}-*", ".tmp-*")]
     for pattern in patterns:
         for match in FileSystems.match([join(output, pattern)])[0].metadata_list:
             relative = posixpath.relpath(match.path.replace("\\", "/"), output.replace("\\", "/"))

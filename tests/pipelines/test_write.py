@@ -48,6 +48,7 @@ def test_write_shards_spreads_rows_by_id_and_reports_every_file(tmp_path):
     from apache_beam.testing.util import assert_that, equal_to
 
     from pipelines.pipeline import WriteShards
+    from pipelines.tokenize import TokenizeConfig
     from pipelines.write import OutputConfig
 
     rows = _rows(60)
@@ -55,7 +56,7 @@ def test_write_shards_spreads_rows_by_id_and_reports_every_file(tmp_path):
     shards = write.num_shards(sum(write.doc_bytes(r) for r in rows), config.target_shard_bytes)
     assert shards > 2
     with BeamTestPipeline(runner="DirectRunner") as p:
-        infos = p | beam.Create(rows, reshuffle=True) | WriteShards(str(tmp_path), config)
+        infos = p | beam.Create(rows, reshuffle=True) | WriteShards(str(tmp_path), config, TokenizeConfig())
         assert_that(infos | "Files" >> beam.Map(lambda i: i["file"]),
                     equal_to([write.parquet_shard_path(i, shards) for i in range(shards)]
                              + [write.arrow_shard_path(i, shards) for i in range(shards)]), label="files")
