@@ -130,7 +130,7 @@ A document is kept when every rule holds (rule name in parentheses; a failing ru
 {columns}
 
 `stats.json` holds the funnel per input file; `errors/` lists the records that could not be processed.
-{token_section(stats) if stats["output"].get("token_shards") else ""}{synthetic_section(recipe, synth) if synth else ""}"""
+{token_section(stats) if _has_token_shards(stats) else ""}{synthetic_section(recipe, synth) if synth else ""}"""
     return str(DatasetCard(f"---\n{data.to_yaml()}\n---\n{body}"))
 
 
@@ -146,6 +146,11 @@ def _tokens_line(stats: dict) -> str:
             f"({tokenizer['kind']}, sha256 `{tokenizer['sha256'][:16]}`), text only: no BOS/EOS\n")
 
 
+def _has_token_shards(stats: dict) -> bool:
+    return bool(stats["output"].get("token_shards")
+                or stats.get("synthetic", {}).get("output", {}).get("token_shards"))
+
+
 def document_markers(tokenizer: dict) -> str:
     """How each document is laid out in the token shards, in words (BOS and EOS as the tokenizer says)."""
     bos = " ".join(f"`{b['text']}` ({b['id']})" for b in tokenizer["bos"])
@@ -159,7 +164,7 @@ def token_section(stats: dict) -> str:
     """Token shards for trainers: where, in which dtype, how each document is laid out, how to point the
     three trainers at them."""
     tokenizer = stats["tokenizer"]
-    configs = [("default", stats["output"]["token_shards"])]
+    configs = [("default", stats["output"].get("token_shards", {}))]
     if "synthetic" in stats:
         configs.append(("synthetic", stats["synthetic"]["output"].get("token_shards", {})))
     rows = "\n".join(f"| {name} | {fmt} | `{s['folder']}/` | {s['dtype']} | {s['documents']:,} | {s['tokens']:,} |"

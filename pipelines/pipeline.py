@@ -243,15 +243,16 @@ class _WriteShard(beam.DoFn):
         shard without any has none: Megatron and OLMo-core cannot memory-map an empty file."""
         tokenizer = self.loaded.tokenizer
         if "decision" in table.column_names:  # annotate-only rows carry every decision; trainers get the kept
-            table = table.filter(pc.equal(table.column("decision"), "keep"))
+            decision = table.column("decision")
+            table = table.filter(pc.or_kleene(pc.is_null(decision), pc.equal(decision, "keep")))  # is_kept
         texts = table.column("text").to_pylist()
         if not texts:
             return
         stems, stamps, infos = {}, {}, []
         for fmt in self.config.token_formats:
             stem = token_shards.shard_stem(fmt, self.directory, parquet_name)
-            stamp = write.fingerprint(table, fmt, self.tokenize.tokenizer, tokenizer.sha256, tokenizer.bos,
-                                      tokenizer.eos)
+            stamp = write.fingerprint(table, fmt, token_shards.LAYOUT_VERSION, self.tokenize.tokenizer,
+                                      tokenizer.sha256, tokenizer.bos, tokenizer.eos)
             if write.token_shard_complete(self.output, stem, fmt, stamp):
                 self.reused.inc()
                 infos += write.token_shard_info(self.output, stem, fmt, len(texts), tokenizer.vocab_size)

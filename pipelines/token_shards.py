@@ -31,6 +31,7 @@ import numpy as np
 MEGATRON = "megatron"
 NANOTRON = "nanotron"
 TOKEN_FORMATS = (MEGATRON, NANOTRON)
+LAYOUT_VERSION = 1  # part of every token shard's fingerprint: a change to these bytes rewrites old shards
 EXTENSIONS = {MEGATRON: (".bin", ".idx"), NANOTRON: (".ds", ".ds.index", ".ds.metadata")}
 
 _MEGATRON_HEADER = b"MMIDIDX\x00\x00"
@@ -50,9 +51,15 @@ def dtype_of(fmt: str, vocab_size: int) -> np.dtype:
 
 
 def token_bytes(documents: Iterable[Sequence[int]], dtype: np.dtype) -> bytes:
-    """Documents' ids back to back: the body of a ``.bin`` and a ``.ds`` alike."""
+    """Documents' ids back to back: the body of a ``.bin`` and a ``.ds`` alike. An id the dtype cannot hold
+    is an error, never a silent wrap."""
     ids = [np.asarray(doc, dtype=np.int64) for doc in documents]
-    return np.concatenate(ids).astype(dtype).tobytes() if ids else b""
+    if not ids:
+        return b""
+    flat = np.concatenate(ids)
+    if flat.size and (flat.min() < 0 or flat.max() > np.iinfo(dtype).max):
+        raise ValueError(f"token id {int(flat.max())} does not fit the shard's {np.dtype(dtype).name}")
+    return flat.astype(dtype).tobytes()
 
 
 def megatron_index(lengths: Sequence[int], dtype: np.dtype) -> bytes:

@@ -16,13 +16,14 @@ The token shards (``pipelines/token_shards.py``) need each document as a trainer
 tokenizer's own document markers, and this module decides them once, the way the tokenizer says:
 
 * BOS: what the tokenizer itself puts before a text. tiktoken encodings put nothing; a tokenizer.json puts
-  what its post-processor adds (Llama-style ``<s> $A`` templates keep their ``<s>``); a SentencePiece model
-  puts its ``bos_id`` when it has one (Llama, Mistral).
+  what its post-processor adds (Llama-style ``<s> $A`` templates keep their ``<s>``); for a SentencePiece
+  model (whose ``encode`` adds nothing itself) its ``bos_id`` when it has one, as Llama and Mistral
+  train with it.
 * EOS, appended to every document: the recipe's ``tokenize.eos`` when set; else what the post-processor
-  already appends; else the ``eos_token`` of a ``tokenizer_config.json`` beside the tokenizer.json; else
-  the first of the usual end-of-text tokens the vocabulary has; tiktoken's ``eot_token``; SentencePiece's
-  ``eos_id``. A tokenizer with none of these cannot write token shards, and the run says so before it
-  reads input.
+  already appends; else the first of the usual end-of-text tokens the vocabulary has; else the
+  ``eos_token`` of a ``tokenizer_config.json`` beside the tokenizer.json; tiktoken's ``eot_token``;
+  SentencePiece's ``eos_id``. A tokenizer with none of these cannot write token shards, and the run says
+  so before it reads input.
 
 datatrove's ``DocumentTokenizer(eos_token=...)`` replaces the tokenizer's post-processor with ``$A <EOS>``
 and so silently drops a BOS the tokenizer adds; here setting EOS never touches BOS.
@@ -59,7 +60,7 @@ class Tokenizer:
     kind: str  # tiktoken | tokenizers | sentencepiece
     sha256: str
     encode: Callable[[Sequence[str]], list[list[int]]]
-    vocab_size: int  # ids are below this, special tokens included: what sizes a token shard's dtype
+    vocab_size: int  # every id is below this (the largest id + 1): what sizes a token shard's dtype
     eos: int | None  # what ends each document in token shards; None: the tokenizer names none
     id_to_token: Callable[[int], str | None] = field(repr=False)
     token_to_id: Callable[[str], int | None] = field(repr=False)
@@ -132,30 +133,44 @@ def _hf_tokenizer(path: Path, name: str) -> Tokenizer:
 
     data = path.read_bytes()
     tokenizer = HFTokenizer.from_str(data.decode("utf-8"))
+    # A whole document, never cut or padded (sentence-transformers files set both), and special-token text
+    # in a page (a literal "<|endoftext|>") stays text, as tiktoken's encode_ordinary keeps it: otherwise a
+    # page could end a document, or start one, wherever it likes.
+    tokenizer.no_truncation()
+    tokenizer.no_padding()
+    tokenizer.encode_special_tokens = True
 
     def encode(texts: Sequence[str]) -> list[list[int]]:
         return [e.ids for e in tokenizer.encode_batch(list(texts), add_special_tokens=False)]
 
-    # What the post-processor puts around a text: the ids around "a"'s own (the template's BOS/EOS).
-    plain, framed = tokenizer.encode("a", add_special_tokens=False).ids, tokenizer.encode("a").ids
-    start = next((i for i in range(len(framed) - len(plain) + 1) if framed[i:i + len(plain)] == plain), 0)
-    bos, appended = tuple(framed[:start]), framed[start + len(plain):]
+    bos, appended = _template_markers(tokenizer)
     eos = appended[-1] if appended else _configured_eos(path, tokenizer)
-    return Tokenizer(name, "tokenizers", hashlib.sha256(data).hexdigest(), encode,
-                     vocab_size=tokenizer.get_vocab_size(with_added_tokens=True), bos=bos, eos=eos,
-                     id_to_token=tokenizer.id_to_token, token_to_id=tokenizer.token_to_id)
+    vocab_size = max(tokenizer.get_vocab(with_added_tokens=True).values(), default=-1) + 1  # ids may have gaps
+    return Tokenizer(name, "tokenizers", hashlib.sha256(data).hexdigest(), encode, vocab_size=vocab_size,
+                     bos=bos, eos=eos, id_to_token=tokenizer.id_to_token, token_to_id=tokenizer.token_to_id)
+
+
+def _template_markers(tokenizer) -> tuple[tuple[int, ...], list[int]]:
+    """What the post-processor puts before and after a text: the ids framing "a"'s own ids when it adds its
+    special tokens (a template's BOS, its EOS). Nothing when the framing is not plain ids around the text's."""
+    plain, framed = tokenizer.encode("a", add_special_tokens=False).ids, tokenizer.encode("a").ids
+    for start in range(len(framed) - len(plain) + 1):
+        if plain and framed[start:start + len(plain)] == plain:
+            return tuple(framed[:start]), framed[start + len(plain):]
+    return (), []
 
 
 def _configured_eos(path: Path, tokenizer) -> int | None:
-    """The ``eos_token`` of a ``tokenizer_config.json`` beside ``path``, else the first usual end-of-text
-    token in the vocabulary; None when neither exists."""
+    """The first usual end-of-text token in the vocabulary (the pretraining separator: an instruct model's
+    ``tokenizer_config.json`` names its end of turn, ``<|im_end|>``, ``<|eot_id|>``), else the ``eos_token``
+    of a ``tokenizer_config.json`` beside ``path``; None when neither exists."""
+    usual = next((tokenizer.token_to_id(t) for t in _USUAL_EOS if tokenizer.token_to_id(t) is not None), None)
     config = path.with_name("tokenizer_config.json")
-    if config.is_file():
-        named = json.loads(config.read_text(encoding="utf-8")).get("eos_token")
-        named = named.get("content") if isinstance(named, dict) else named
-        if named is not None and tokenizer.token_to_id(named) is not None:
-            return tokenizer.token_to_id(named)
-    return next((tokenizer.token_to_id(t) for t in _USUAL_EOS if tokenizer.token_to_id(t) is not None), None)
+    if usual is not None or not config.is_file():
+        return usual
+    named = json.loads(config.read_text(encoding="utf-8")).get("eos_token")
+    named = named.get("content") if isinstance(named, dict) else named
+    return tokenizer.token_to_id(named) if named is not None else None
 
 
 def _sentencepiece(path: Path) -> Tokenizer:

@@ -14,6 +14,7 @@ first message (Arrow), and only missing or different shards are written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import posixpath
@@ -167,17 +168,14 @@ def write_token_shards(output: str, stems: dict[str, str], stamps: dict[str, str
             FileSystems.delete([sidecar])
         directory, name = FileSystems.split(join(output, stem + token_shards.EXTENSIONS[fmt][0]))
         tmp[fmt] = (FileSystems.join(directory, f".tmp-{name}"), FileSystems.join(directory, name))
-    handles = {fmt: FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
-               for fmt, (path, _) in tmp.items()}
     lengths: list[int] = []
-    try:
+    with contextlib.ExitStack() as stack:  # every body closed, whichever create, write or close fails
+        handles = {fmt: stack.enter_context(FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED))
+                   for fmt, (path, _) in tmp.items()}
         for batch in documents:
             lengths.extend(len(ids) for ids in batch)
             for fmt, handle in handles.items():
                 handle.write(token_shards.token_bytes(batch, token_shards.dtype_of(fmt, vocab_size)))
-    finally:
-        for handle in handles.values():
-            handle.close()
     tokens = sum(lengths)
     infos: list[dict] = []
     for fmt, stem in stems.items():

@@ -327,3 +327,47 @@ def test_the_readme_s_trainer_lines_run_on_a_run_s_output(cl100k_run, tmp_path):
     first, _, paths = map(int, result.stdout.split()[-3:])
     assert first == pq.read_metadata(first_shard).num_rows
     assert paths == len(list((out / "data").glob("*.parquet")))
+
+
+# --- tokenizer.json files as they come from the Hub -----------------------------------------------------
+
+def test_a_tokenizer_json_s_truncation_and_padding_never_cut_a_document(texts, tmp_path):
+    path = _trained_tokenizer(texts, tmp_path, template="<s> $A")
+    raw = HFTokenizer.from_file(str(path))
+    raw.enable_truncation(8)
+    raw.enable_padding(length=8, pad_id=0)
+    raw.save(str(tmp_path / "tokenizer.json"))  # as sentence-transformers files ship
+    tokenizer = load_tokenizer(str(tmp_path / "tokenizer.json"))
+    raw.no_truncation(), raw.no_padding()
+    long = texts[0]
+    assert tokenizer.bos == (raw.token_to_id("<s>"),)
+    assert tokenizer.documents([long]) == [[raw.token_to_id("<s>")] + raw.encode(long, add_special_tokens=False).ids
+                                           + [raw.token_to_id("<|endoftext|>")]]
+    assert len(tokenizer.documents([long])[0]) > 100
+
+
+def test_special_token_text_in_a_page_stays_text_and_ids_never_wrap(texts, tmp_path):
+    path = _trained_tokenizer(texts, tmp_path)
+    tokenizer = load_tokenizer(str(path))
+    eos = tokenizer.eos
+    ids = tokenizer.documents(["before <|endoftext|> after"])[0]
+    assert ids.count(eos) == 1 and ids[-1] == eos  # the page's own "<|endoftext|>" is no document break
+    # ids with gaps: the dtype follows the largest id, not the number of tokens
+    data = json.loads(path.read_text())
+    data["model"]["vocab"]["far"] = 70_000  # 2,001 tokens, the largest id 70,000
+    (tmp_path / "gaps.json").write_text(json.dumps(data))
+    gaps = load_tokenizer(str(tmp_path / "gaps.json"))
+    assert gaps.vocab_size == 70_001 and token_shards.nanotron_dtype(gaps.vocab_size) == np.uint32
+    assert gaps.token_to_id("far") == 70_000
+    with pytest.raises(ValueError, match="does not fit"):
+        token_shards.token_bytes([[1, 70_000]], np.dtype("<u2"))
+
+
+def test_the_pretraining_separator_wins_over_an_instruct_model_s_end_of_turn(texts, tmp_path):
+    tokenizer = HFTokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel()
+    tokenizer.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=400,
+                                                             special_tokens=["<|endoftext|>", "<|im_end|>"]))
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"eos_token": "<|im_end|>"}))
+    assert load_tokenizer(str(tmp_path)).eos == tokenizer.token_to_id("<|endoftext|>")
