@@ -132,7 +132,7 @@ def _extract(page: tuple[str, bytes, str | None]) -> str:
 
     url, body, charset = page
     # The pipeline's default extraction; the metadata pass changes title/date only, never the text.
-    return extract_html(body, charset, url, ExtractConfig(timeout_s=0, metadata=False)).text
+    return extract_html(body, charset, url, ExtractConfig(timeout_s=0, metadata="none")).text
 
 
 def extract_english(pages: list[tuple[str, bytes, str | None]], workers: int) -> list[str]:

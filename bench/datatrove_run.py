@@ -17,7 +17,8 @@ implementations, not choices):
 Extractor settings against ours (pipelines/extract.py with the default recipe): favour_precision=False,
 include_comments=False, include_tables=True, deduplicate=False and a 30 s timeout (datatrove's defaults
 are True / 1 s). datatrove calls ``trafilatura.extract`` (text only: no metadata pass, so no title and
-date) where we call ``bare_extraction(with_metadata=True)``; ours also passes the page's URL.
+date) where we call ``bare_extraction`` after reading title and date off the parsed tree (``extract.metadata:
+light``); ours also passes the page's URL.
 The language model is the same file as ours (lid.176.ftz): datatrove would download lid.176.bin.
 """
 

@@ -5,11 +5,11 @@
 
 Systems (each a fresh process tree, run one after another, measured by bench/measure.py):
 
-* ``ours``: ``python -m pipelines.run`` with the default recipe (trafilatura + metadata pass, language,
+* ``ours``: ``python -m pipelines.run`` with the default recipe (trafilatura + light title/date, language,
   heuristics, quality and perplexity scores, exact + near dedup, Parquet), DirectRunner with
   ``--direct_running_mode=multi_processing --direct_num_workers=W`` (in_memory when W = 1);
 * ``ours-matched``: the same with the work datatrove does not do switched off
-  (``extract.metadata=false``, ``quality.enabled=false``, ``perplexity.enabled=false``), so that both
+  (``extract.metadata=none``, ``quality.enabled=false``, ``perplexity.enabled=false``), so that both
   run the same extractor call and the same kinds of stages;
 * ``datatrove``: bench/datatrove_run.py in datatrove's own venv (``--datatrove-python``), W workers.
 
@@ -39,7 +39,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]  # the checkout, not only the in
 
 from measure import run_measured  # noqa: E402
 
-MATCHED = ["extract.metadata=false", "quality.enabled=false", "perplexity.enabled=false"]
+MATCHED = ["extract.metadata=none", "quality.enabled=false", "perplexity.enabled=false"]
 SYSTEMS = {"ours": [], "ours-matched": MATCHED}
 
 

@@ -9,7 +9,11 @@ Metrics (per page, then averaged over pages):
 * trafilatura-eval: snippet precision / recall / F1 (a "with" snippet found = TP, missing = FN; a
   "without" snippet found = FP), trafilatura's own evaluation. That set is trafilatura's regression
   gate, so it flatters trafilatura.
-Speed: pages per second of the extraction call alone, one process, same decoded HTML for every engine.
+Speed: pages per CPU second of the extraction call alone, one process, same decoded HTML for every engine.
+
+Engines: trafilatura with and without ``fast`` (no fallback extractors) and each way of getting title and
+date (``metadata``: full = trafilatura's metadata pass, light = title from the parsed tree + htmldate
+without extensive search, none), its precision mode, and resiliparse.
 """
 
 from __future__ import annotations
@@ -30,9 +34,13 @@ _TOKEN = re.compile(r"\w+", re.UNICODE)
 _TAG = re.compile(r"<[^>]+>")
 
 ENGINES: dict[str, ExtractConfig] = {
-    "trafilatura": ExtractConfig(timeout_s=0, metadata=False),
-    "trafilatura+precision": ExtractConfig(timeout_s=0, metadata=False, favor_precision=True),
-    "trafilatura+metadata": ExtractConfig(timeout_s=0, metadata=True),
+    "trafilatura+metadata": ExtractConfig(timeout_s=0, metadata="full"),  # the default until issue 15
+    "trafilatura+light": ExtractConfig(timeout_s=0, metadata="light"),
+    "trafilatura": ExtractConfig(timeout_s=0, metadata="none"),
+    "trafilatura+fast+metadata": ExtractConfig(timeout_s=0, fast=True, metadata="full"),
+    "trafilatura+fast+light": ExtractConfig(timeout_s=0, fast=True, metadata="light"),
+    "trafilatura+fast": ExtractConfig(timeout_s=0, fast=True, metadata="none"),
+    "trafilatura+precision": ExtractConfig(timeout_s=0, metadata="none", favor_precision=True),
     "resiliparse": ExtractConfig(engine="resiliparse", timeout_s=0),
 }
 
@@ -104,10 +112,15 @@ def run(shared: Path, limit: int | None) -> dict:
     for set_name, loader in SETS.items():
         pages = list(loader(shared))[:limit]
         decoded = [(name, decode_html(raw, None)[0].encode("utf-8"), gold) for name, raw, gold in pages]
+        reference = None  # the full metadata pass's (title, date) per page, for the other ways' agreement
         for engine, cfg in ENGINES.items():
-            start = time.perf_counter()
-            outputs = [extract_html(raw, "utf-8", None, cfg).text for _, raw, _ in decoded]
-            seconds = time.perf_counter() - start
+            start = time.process_time()
+            extracted = [extract_html(raw, "utf-8", None, cfg) for _, raw, _ in decoded]
+            seconds = time.process_time() - start
+            outputs = [e.text for e in extracted]
+            metadata = [(e.title, e.date) for e in extracted]
+            if reference is None:
+                reference = metadata
             if set_name == "trafilatura-eval":
                 tp = fn = fp = 0
                 for text, (_, _, (with_, without)) in zip(outputs, decoded):
@@ -123,7 +136,14 @@ def run(shared: Path, limit: int | None) -> dict:
             results.setdefault(set_name, {})[engine] = {
                 "pages": len(decoded), "precision": round(scores[0], 3), "recall": round(scores[1], 3),
                 "f1": round(scores[2], 3), "pages_per_s": round(len(decoded) / seconds, 1),
+                "cpu_s": round(seconds, 2),
             }
+            if cfg.engine == "trafilatura" and cfg.metadata != "none":
+                n = len(metadata)
+                row = results[set_name][engine]
+                row["title_as_full"] = round(sum(m[0] == r[0] for m, r in zip(metadata, reference)) / n, 3)
+                row["date_as_full"] = round(sum(m[1] == r[1] for m, r in zip(metadata, reference)) / n, 3)
+                row["dates_found"] = round(sum(bool(m[1]) for m in metadata) / n, 3)
             print(f"{set_name:<18}{engine:<24}n={len(decoded):<5}P={scores[0]:.3f} R={scores[1]:.3f} "
                   f"F1={scores[2]:.3f}  {len(decoded) / seconds:7.1f} pages/s", flush=True)
     return results

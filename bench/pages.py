@@ -18,7 +18,7 @@ def extract_pages(warcs: list[Path], engine: str) -> list[dict]:
     from pipelines import readers
     from pipelines.extract import ExtractConfig, extract_html
 
-    config = ExtractConfig(engine=engine, timeout_s=0, metadata=False)
+    config = ExtractConfig(engine=engine, timeout_s=0, metadata="none")
     pages = []
     for path in warcs:
         for kind, doc in readers.read_warc(str(path), lambda path=path: open(path, "rb"), max_record_bytes=10**7):

@@ -34,7 +34,7 @@ def load_texts(copies: int) -> list[str]:
     from pipelines import readers
     from pipelines.extract import ExtractConfig, extract_html
 
-    cfg = ExtractConfig(timeout_s=0, metadata=False)
+    cfg = ExtractConfig(timeout_s=0, metadata="none")
     docs = [p for k, p in readers.read_warc(str(SAMPLE), lambda: open(SAMPLE, "rb"), max_record_bytes=10**7)
             if k == "doc" and "html" in p]
     texts = [extract_html(d["html"], d["charset"], d["url"], cfg).text for d in docs]

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from schemas.config import StrictConfig
 
@@ -33,7 +33,15 @@ class ExtractConfig(StrictConfig):
     include_comments: bool = False
     include_tables: bool = True
     favor_precision: bool = False
-    metadata: bool = Field(True, description="title and date via trafilatura's metadata pass (~+80% time)")
+    fast: bool = Field(False, description="trafilatura without its fallback extractors (readability, justext)")
+    metadata: Literal["full", "light", "none"] = Field(
+        "light", description="title and date: full = trafilatura's metadata pass (htmldate's extensive search); "
+        "light = the <title>/og:title of the parsed tree and htmldate without extensive search; none = neither")
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _booleans(cls, value):  # recipes before 'light' said true / false
+        return {True: "full", False: "none"}.get(value, value) if isinstance(value, bool) else value
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_.:-]+)""", re.IGNORECASE)
 
@@ -156,10 +164,21 @@ def extract_html(body: bytes, declared_charset: str | None, url: str | None, cfg
 
     import trafilatura
 
+    title = date = ""
+    document = html
+    if cfg.metadata == "light":
+        # Parse once: title and date read the tree before trafilatura (which works on its own copy) cleans it.
+        from trafilatura.utils import load_html
+
+        document = load_html(html)
+        if document is None:
+            return Extracted(text="", title="", date="", charset=charset)
+        title, date = _light_metadata(document, url)
     result = trafilatura.bare_extraction(
-        html,
+        document,
         url=url or None,
-        with_metadata=cfg.metadata,
+        fast=cfg.fast,
+        with_metadata=cfg.metadata == "full",
         include_comments=cfg.include_comments,
         include_tables=cfg.include_tables,
         favor_precision=cfg.favor_precision,
@@ -168,9 +187,25 @@ def extract_html(body: bytes, declared_charset: str | None, url: str | None, cfg
     )
     if result is None:
         return Extracted(text="", title="", date="", charset=charset)
-    return Extracted(
-        text=_tidy(result.text or ""), title=(result.title or "").strip(), date=result.date or "", charset=charset
-    )
+    if cfg.metadata == "full":
+        title, date = (result.title or "").strip(), result.date or ""
+    return Extracted(text=_tidy(result.text or ""), title=title, date=date, charset=charset)
+
+
+def _light_metadata(tree, url: str | None) -> tuple[str, str]:
+    """The title as trafilatura's metadata pass mostly finds it (the page's og:title, else trafilatura's
+    ``extract_title``: a lone <h1>, title XPaths, <title>), and the publication date from htmldate's quick
+    pass (meta tags, JSON-LD, time elements, the URL) without its extensive search of the whole text, the
+    bulk of the metadata pass's cost; author, site name, categories and licence are not looked for."""
+    from htmldate import find_date
+    from trafilatura.metadata import extract_opengraph, extract_title
+
+    title = (extract_opengraph(tree)["title"] or extract_title(tree) or "").strip()
+    try:
+        date = find_date(tree, extensive_search=False, original_date=True, url=url or None) or ""
+    except ValueError:  # htmldate refuses some malformed inputs
+        date = ""
+    return title, date
 
 
 _BLANK_RUNS = re.compile(r"\n{3,}")

@@ -49,7 +49,8 @@ def _tokenize_card(cfg: TokenizeConfig, recipe: Any) -> str:
 
 
 def _extract_card(cfg: ExtractConfig, recipe: Any) -> str:
-    return f"{cfg.engine} (timeout {cfg.timeout_s:g} s, max {cfg.max_html_bytes:,} bytes of HTML)"
+    settings = "" if cfg.engine != "trafilatura" else f"{', fast' if cfg.fast else ''}, title/date: {cfg.metadata}"
+    return f"{cfg.engine} (timeout {cfg.timeout_s:g} s, max {cfg.max_html_bytes:,} bytes of HTML{settings})"
 
 
 READ = StageSpec(name="read", section="read", config=ReadConfig, transform=_read)

@@ -32,7 +32,8 @@ COLUMNS: dict[str, tuple[pa.DataType | None, str]] = {
     "source_format": (pa.string(), "warc, wet, jsonl or parquet."),
     "crawl_date": (pa.string(), "WARC-Date of the capture (ISO 8601), empty for text inputs."),
     "title": (pa.string(), "Page title found by the extractor."),
-    "date": (pa.string(), "Publication date found by the extractor, when it finds one."),
+    "date": (pa.string(), "Publication date the page states in its markup or URL (extract.metadata light); "
+                          "full also guesses one from the text."),
     "content_type": (pa.string(), "HTTP Content-Type media type of the payload."),
     "charset": (pa.string(), "Character set the HTML was decoded with (declared, else detected)."),
     "text": (pa.string(), "Main text after extraction and line-level corrections."),

@@ -26,6 +26,33 @@ def test_trafilatura_extracts_main_text_title_and_date(pages):
     assert result.charset == "utf-8"
 
 
+_ARTICLE = b"""<html><head><title>Site | Home</title><meta property="og:title" content="Tides of the Wash">
+<meta property="article:published_time" content="2023-05-17T08:00:00Z"></head><body><nav>Home About</nav>
+<article><h1>Tides of the Wash</h1>""" + b"<p>The tide comes in twice a day over the flats of the Wash, and the " \
+    b"birds follow it in great numbers, feeding on what the water leaves behind.</p>" * 12 + b"""</article></body></html>"""
+_GUESSABLE = _ARTICLE.replace(b'<meta property="article:published_time" content="2023-05-17T08:00:00Z">', b"") \
+    .replace(b"<article>", b"<article><p>Posted on 3 March 2021 by the warden.</p>")
+
+
+def test_light_metadata_reads_title_and_stated_date_and_keeps_the_text_of_the_full_pass():
+    light, full, none = (extract_html(_ARTICLE, "utf-8", None, ExtractConfig(timeout_s=0, metadata=m))
+                         for m in ("light", "full", "none"))
+    assert light.text == full.text == none.text and "flats of the Wash" in light.text
+    assert (light.title, light.date) == ("Tides of the Wash", "2023-05-17") == (full.title, full.date)
+    assert (none.title, none.date) == ("", "")
+    # a date only written in the body: the full pass's extensive search guesses it, light does not
+    guessed = extract_html(_GUESSABLE, "utf-8", None, ExtractConfig(timeout_s=0, metadata="full"))
+    stated = extract_html(_GUESSABLE, "utf-8", None, ExtractConfig(timeout_s=0, metadata="light"))
+    assert guessed.date == "2021-03-03" and stated.date == "" and stated.text == guessed.text
+
+
+def test_metadata_defaults_to_light_and_old_recipes_booleans_still_load():
+    assert ExtractConfig().metadata == "light" and ExtractConfig().fast is False
+    assert ExtractConfig(metadata=True).metadata == "full" and ExtractConfig(metadata=False).metadata == "none"
+    with pytest.raises(ValueError):
+        ExtractConfig(metadata="some")
+
+
 @pytest.mark.parametrize("engine", ["trafilatura", "resiliparse"])
 def test_engines_find_text_on_most_pages(pages, engine):
     cfg = ExtractConfig(engine=engine, timeout_s=0)
