@@ -216,6 +216,7 @@ class _WriteShard(beam.DoFn):
         table = write.rows_table((unpack(r) for r in rows if r is not None), self.schema)
         text_bytes = sum(len((t or "").encode("utf-8")) for t in table.column("text").to_pylist())
         tokens = pc.sum(table.column("token_count")).as_py() or 0  # kept rows only: the others have none
+        content = write.content_digest(table)  # one serialization for every file this shard gives
         cfg = self.config
         primary = self.directory == write.DATA_DIR
         targets = []
@@ -227,7 +228,7 @@ class _WriteShard(beam.DoFn):
             targets.append((write.arrow_shard_path(index, shards), ("arrow",), write.write_arrow))
         for relative, settings, writer in targets:
             path = join(self.output, relative)
-            stamp = write.fingerprint(table, *settings)
+            stamp = write.fingerprint(content, *settings)
             if write.existing_fingerprint(path) == stamp:
                 self.reused.inc()  # a rerun: this shard is already complete with exactly these rows
                 size = file_size(path)
@@ -236,11 +237,12 @@ class _WriteShard(beam.DoFn):
             yield {"file": relative, "rows": table.num_rows, "bytes": size, "text_bytes": text_bytes,
                    "tokens": tokens}
         if cfg.token_formats:
-            yield from self._token_shards(table, write.parquet_shard_path(index, shards, self.directory))
+            yield from self._token_shards(table, content, write.parquet_shard_path(index, shards, self.directory))
 
-    def _token_shards(self, table, parquet_name: str):
+    def _token_shards(self, table, content, parquet_name: str):
         """One token shard per format for this Parquet shard: its kept rows' texts, in its row order. A
-        shard without any has none: Megatron and OLMo-core cannot memory-map an empty file."""
+        shard without any has none: Megatron and OLMo-core cannot memory-map an empty file. Stamped with the
+        whole shard's ``content`` digest, of which the kept texts are a function."""
         tokenizer = self.loaded.tokenizer
         if "decision" in table.column_names:  # annotate-only rows carry every decision; trainers get the kept
             decision = table.column("decision")
@@ -251,7 +253,7 @@ class _WriteShard(beam.DoFn):
         stems, stamps, infos = {}, {}, []
         for fmt in self.config.token_formats:
             stem = token_shards.shard_stem(fmt, self.directory, parquet_name)
-            stamp = write.fingerprint(table, fmt, token_shards.LAYOUT_VERSION, self.tokenize.tokenizer,
+            stamp = write.fingerprint(content, fmt, token_shards.LAYOUT_VERSION, self.tokenize.tokenizer,
                                       tokenizer.sha256, tokenizer.bos, tokenizer.eos)
             if write.token_shard_complete(self.output, stem, fmt, stamp):
                 self.reused.inc()

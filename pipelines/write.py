@@ -88,12 +88,17 @@ def arrow_shard_path(index: int, shards: int) -> str:
 FINGERPRINT_KEY = b"webcurate.fingerprint"
 
 
-def fingerprint(table: pa.Table, *settings: object) -> str:
-    """xxh3-128 of a table's Arrow IPC bytes and the writer settings: equal means the same file."""
+def content_digest(table: pa.Table) -> xxhash.xxh3_128:
+    """xxh3-128 over a table's Arrow IPC bytes: hashed once per shard, then ``fingerprint`` per file."""
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
-    digest = xxhash.xxh3_128(sink.getvalue().to_pybytes())
+    return xxhash.xxh3_128(sink.getvalue().to_pybytes())
+
+
+def fingerprint(content: xxhash.xxh3_128, *settings: object) -> str:
+    """The content digest continued with a file's writer settings: equal means the same file."""
+    digest = content.copy()
     digest.update(repr(settings).encode())
     return digest.hexdigest()
 
