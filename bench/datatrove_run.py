@@ -16,7 +16,7 @@ implementations, not choices):
 
 Extractor settings against ours (pipelines/extract.py with the default recipe): favour_precision=False,
 include_comments=False, include_tables=True, deduplicate=False and a 30 s timeout (datatrove's defaults
-are True / 1 s). datatrove calls ``trafilatura.extract`` (text only: no metadata pass, so no title and
+are True / 1 s, which ``--extractor fineweb`` keeps: FineWeb's own settings). datatrove calls ``trafilatura.extract`` (text only: no metadata pass, so no title and
 date) where we call ``bare_extraction`` after reading title and date off the parsed tree (``extract.metadata:
 light``); ours also passes the page's URL.
 The language model is the same file as ours (lid.176.ftz): datatrove would download lid.176.bin.
@@ -81,6 +81,9 @@ def main() -> None:
     parser.add_argument("--work", required=True, help="output folder (intermediates, logs, output/)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--lid-model", required=True)
+    parser.add_argument("--extractor", choices=["ours", "fineweb"], default="ours",
+                        help="ours: our extraction settings (below); fineweb: datatrove's Trafilatura defaults, "
+                        "as FineWeb ran it (favour_precision=True, deduplicate=True, timeout 1 s)")
     args = parser.parse_args()
     work = Path(args.work)
     tasks = len([f for f in os.listdir(args.input) if f.endswith(".warc.gz")])
@@ -91,7 +94,8 @@ def main() -> None:
     curate = LocalPipelineExecutor(
         pipeline=[
             WarcReader(args.input, glob_pattern="*.warc.gz"),
-            Trafilatura(favour_precision=False, timeout=30, deduplicate=False, include_tables=True),
+            Trafilatura(favour_precision=False, timeout=30, deduplicate=False, include_tables=True)
+            if args.extractor == "ours" else Trafilatura(),
             language,
             GopherRepetitionFilter(exclusion_writer=excluded(work, "gopher_repetition")),
             GopherQualityFilter(exclusion_writer=excluded(work, "gopher_quality")),

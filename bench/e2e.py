@@ -1,17 +1,21 @@
 """Our default recipe against datatrove's nearest equivalent: same input, same cores, one invocation.
 
     python bench/e2e.py --datatrove-python /tmp/dtvenv/bin/python [--input bench/out/corpus/1x]
-                        [--workers 2] [--systems ours,datatrove,ours-matched] [--out bench/out/e2e.json]
+                        [--workers 2] [--systems ours,datatrove,ours-matched,...] [--out bench/out/e2e.json]
 
 Systems (each a fresh process tree, run one after another, measured by bench/measure.py):
 
 * ``ours``: ``python -m pipelines.run`` with the default recipe (trafilatura + light title/date, language,
   heuristics, quality and perplexity scores, exact + near dedup, Parquet), DirectRunner with
-  ``--direct_running_mode=multi_processing --direct_num_workers=W`` (in_memory when W = 1);
+  ``--direct_num_workers=W`` and the running mode a local run picks for W workers (pipelines/local_runner.py:
+  threads in one process up to 4 workers, worker processes above);
 * ``ours-matched``: the same with the work datatrove does not do switched off
   (``extract.metadata=none``, ``quality.enabled=false``, ``perplexity.enabled=false``), so that both
   run the same extractor call and the same kinds of stages;
-* ``datatrove``: bench/datatrove_run.py in datatrove's own venv (``--datatrove-python``), W workers.
+* ``ours-resiliparse``: the default recipe with ``extract.engine=resiliparse``, the fast preset;
+* ``datatrove``: bench/datatrove_run.py in datatrove's own venv (``--datatrove-python``), W workers,
+  given our extraction settings; ``datatrove-fineweb``: the same with datatrove's Trafilatura defaults,
+  as FineWeb ran it (favour_precision, deduplicate, 1 s timeout).
 
 Reported per system: documents read, wall and CPU seconds, docs/s per core (documents / wall / W),
 documents per CPU second, peak memory of the process tree, the machine's load before and after.
@@ -40,22 +44,22 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]  # the checkout, not only the in
 from measure import run_measured  # noqa: E402
 
 MATCHED = ["extract.metadata=none", "quality.enabled=false", "perplexity.enabled=false"]
-SYSTEMS = {"ours": [], "ours-matched": MATCHED}
+SYSTEMS = {"ours": [], "ours-matched": MATCHED, "ours-resiliparse": ["extract.engine=resiliparse"]}
 
 
 def beam_args(workers: int) -> list[str]:
-    if workers == 1:
-        return ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
-    return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    """W workers, run the way a local run runs them by default (pipelines/local_runner.py)."""
+    return [f"--direct_num_workers={workers}"]
 
 
 def run_system(name: str, inputs: list[str], work: Path, workers: int, dt_python: str | None) -> dict:
     out = work / name
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
-    if name == "datatrove":
+    if name.startswith("datatrove"):
         cmd = [dt_python, str(ROOT / "bench/datatrove_run.py"), "--input", str(Path(inputs[0]).parent),
-               "--work", str(out), "--workers", str(workers), "--lid-model", str(ROOT / "filters/models/lid.176.ftz")]
+               "--work", str(out), "--workers", str(workers), "--lid-model", str(ROOT / "filters/models/lid.176.ftz"),
+               "--extractor", "fineweb" if name == "datatrove-fineweb" else "ours"]
     else:
         cmd = [sys.executable, "-m", "pipelines.run", "-q", "--input", *inputs, "--output", str(out / "output"),
                *beam_args(workers), *[f"--set={s}" for s in SYSTEMS[name]]]
@@ -147,7 +151,7 @@ def main() -> None:
     parser.add_argument("--input", type=Path, default=ROOT / "bench/out/corpus/1x", help="folder of .warc.gz")
     parser.add_argument("--datatrove-python", required=True, help="python of a venv with datatrove installed")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--systems", default="ours,datatrove,ours-matched")
+    parser.add_argument("--systems", default="ours,datatrove,ours-matched,datatrove-fineweb,ours-resiliparse")
     parser.add_argument("--work", type=Path, default=ROOT / "bench/out/e2e")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/out/e2e.json")
     args = parser.parse_args()
@@ -162,8 +166,8 @@ def main() -> None:
               "runs": runs}
     for name, run in runs.items():
         run["documents"] = len(every)
-        if name == "datatrove":
-            run["kept"] = len(datatrove_kept(args.work / "datatrove"))
+        if name.startswith("datatrove"):
+            run["kept"] = len(datatrove_kept(args.work / name))
             continue
         funnel = json.loads((args.work / name / "output" / "stats.json").read_text())
         assert funnel["read"] == len(every), (funnel["read"], len(every))
@@ -172,14 +176,19 @@ def main() -> None:
     for run in runs.values():
         run["docs_per_s_per_core"] = round(run["documents"] / run["wall_s"] / args.workers, 3)
         run["docs_per_cpu_s"] = round(run["documents"] / run["cpu_s"], 3)
-    if "datatrove" in runs:
-        base = runs["datatrove"]
-        result["speedup_vs_datatrove"] = {
+    for base_name in ("datatrove", "datatrove-fineweb"):
+        if base_name not in runs:
+            continue
+        base = runs[base_name]
+        key = "speedup_vs_" + base_name.replace("-", "_")
+        result[key] = {
             name: {"docs_per_s_per_core": round(run["docs_per_s_per_core"] / base["docs_per_s_per_core"], 3),
                    "docs_per_cpu_s": round(run["docs_per_cpu_s"] / base["docs_per_cpu_s"], 3),
                    "peak_pss": round(run["peak_pss_mb"] / base["peak_pss_mb"], 3)}
-            for name, run in runs.items() if name != "datatrove"}
-        result["agreement"] = {name: agreement(inputs, every, name, args.work) for name in runs if name != "datatrove"}
+            for name, run in runs.items() if not name.startswith("datatrove")}
+    if "datatrove" in runs:
+        result["agreement"] = {name: agreement(inputs, every, name, args.work) for name in runs
+                               if not name.startswith("datatrove")}
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
     from plots import plot_e2e

@@ -20,7 +20,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 IMG = ROOT / "docs" / "img"
 OUT = ROOT / "bench" / "out"
-LABELS = {"ours": "ours (default recipe)", "ours-matched": "ours (datatrove's work)", "datatrove": "datatrove"}
+LABELS = {"ours": "ours (default recipe)", "ours-matched": "ours (datatrove's work)",
+          "ours-resiliparse": "ours (resiliparse preset)", "datatrove": "datatrove (our extraction settings)",
+          "datatrove-fineweb": "datatrove (as FineWeb ran it)"}
 
 
 def _save(fig, name: str) -> Path:
@@ -40,7 +42,7 @@ def plot_e2e(result: dict) -> Path:
     for ax, key, title in ((axes[0], "docs_per_s_per_core", "documents / s per core (wall)"),
                            (axes[1], "docs_per_cpu_s", "documents per CPU second")):
         values = [runs[n][key] for n in names]
-        bars = ax.barh([LABELS.get(n, n) for n in names], values, color=["#4C72B0" if n != "datatrove" else "#C44E52" for n in names])
+        bars = ax.barh([LABELS.get(n, n) for n in names], values, color=["#C44E52" if n.startswith("datatrove") else "#4C72B0" for n in names])
         ax.bar_label(bars, fmt="%.2f", padding=3)
         ax.set_title(title)
         ax.set_xlim(0, max(values) * 1.25)

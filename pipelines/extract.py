@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import codecs
 import logging
-import multiprocessing
+import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from functools import lru_cache
+from multiprocessing.connection import Connection
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -219,17 +222,31 @@ def _tidy(text: str) -> str:
     return _BLANK_RUNS.sub("\n\n", "\n".join(lines))
 
 
-def _serve(conn, cfg: ExtractConfig) -> None:
-    """Worker process loop: receive a page, send back the result or the exception."""
+def serve(requests_fd: int, replies_fd: int) -> None:
+    """Worker process loop: the config, then pages; send back each result or the exception. Returns when
+    the caller closes its end (or dies)."""
+    requests = Connection(requests_fd, writable=False)
+    replies = Connection(replies_fd, readable=False)
+    try:
+        cfg = requests.recv()
+    except EOFError:
+        return
     while True:
         try:
-            request = conn.recv()
+            request = requests.recv()
         except EOFError:
             return
         try:
-            conn.send((True, extract_html(*request, cfg)))
+            replies.send((True, extract_html(*request, cfg)))
         except Exception as err:  # noqa: BLE001 — reported to the caller as that document's error
-            conn.send((False, f"{type(err).__name__}: {err}"))
+            replies.send((False, f"{type(err).__name__}: {err}"))
+
+
+# The worker imports this very file's package (its folder goes first on the path, so a run from a checkout
+# works uninstalled) and not the caller's working directory (-P, Python ≥ 3.11).
+_WORKER = [sys.executable, "-P", "-c",
+           "import sys; sys.path.insert(0, sys.argv[1]); from pipelines.extract import serve; serve(*map(int, sys.argv[2:]))",
+           os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
 
 
 class ExtractFailed(Exception):
@@ -247,8 +264,9 @@ class Extractor:
 
     def __init__(self, cfg: ExtractConfig):
         self.cfg = cfg
-        self._process = None
-        self._conn = None
+        self._process: subprocess.Popen | None = None
+        self._send: Connection | None = None
+        self._recv: Connection | None = None
 
     def __enter__(self) -> "Extractor":
         return self
@@ -257,33 +275,49 @@ class Extractor:
         self._stop()
 
     def _start(self) -> None:
-        # spawn, not fork: Beam workers run gRPC threads, and forking a threaded process can deadlock.
-        context = multiprocessing.get_context("spawn")
-        self._conn, child = context.Pipe()
-        self._process = context.Process(target=_serve, args=(child, self.cfg), daemon=True)
-        self._process.start()
-        child.close()
+        # A fresh interpreter that imports only this module, not fork (Beam workers run gRPC threads, and
+        # forking a threaded process can deadlock) and not multiprocessing's spawn, which would import the
+        # caller's __main__ first: in a Beam worker process that is the SDK harness, 1.6 s of imports.
+        requests_read, requests_write = os.pipe()
+        replies_read, replies_write = os.pipe()
+        try:
+            self._process = subprocess.Popen([*_WORKER, str(requests_read), str(replies_write)],
+                                             pass_fds=(requests_read, replies_write), stdin=subprocess.DEVNULL)
+        except BaseException:
+            for fd in (requests_write, replies_read):
+                os.close(fd)
+            raise
+        finally:
+            os.close(requests_read)
+            os.close(replies_write)
+        self._send = Connection(requests_write, readable=False)
+        self._recv = Connection(replies_read, writable=False)
+        self._send.send(self.cfg)
 
     def _stop(self) -> None:
         if self._process is not None:
-            self._conn.close()
-            if self._process.pid is not None:  # a process whose start failed has nothing to kill
-                self._process.kill()
-                self._process.join(timeout=10)
-            self._process = self._conn = None
+            self._send.close()
+            self._recv.close()
+            self._process.kill()
+            self._process.wait(timeout=10)
+            self._process = self._send = self._recv = None
 
     def __call__(self, body: bytes, declared_charset: str | None, url: str | None) -> Extracted:
         if self.cfg.timeout_s <= 0:
             return extract_html(body, declared_charset, url, self.cfg)
-        if self._process is None or not self._process.is_alive():
+        if self._process is None or self._process.poll() is not None:
             self._stop()
             self._start()
-        self._conn.send((body, declared_charset, url))
-        if not self._conn.poll(self.cfg.timeout_s):
+        try:
+            self._send.send((body, declared_charset, url))
+        except OSError:  # the worker died between two pages (a broken pipe)
+            self._stop()
+            raise ExtractFailed("the extraction worker process died (crash or out of memory)") from None
+        if not self._recv.poll(self.cfg.timeout_s):
             self._stop()  # the only way to stop C code stuck in lxml: kill the process
             raise ExtractTimeout(f"extraction took longer than {self.cfg.timeout_s:g} s")
         try:
-            ok, payload = self._conn.recv()
+            ok, payload = self._recv.recv()
         except EOFError:
             self._stop()
             raise ExtractFailed("the extraction worker process died (crash or out of memory)") from None

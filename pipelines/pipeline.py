@@ -32,9 +32,6 @@ from schemas import SCHEMA_VERSION, to_row, to_synthetic_row
 from schemas.files import file_size, join, write_text
 from schemas.outcomes import DOCS, DROPPED, ERRORS, SKIPPED, is_kept
 from schemas.packed import by_id, unpack
-from synth.transforms import ERRORS as SYNTH_ERRORS
-from synth.transforms import STATS as SYNTH_STATS
-from synth.transforms import SYNTHETIC, Synthesize
 
 
 @dataclass(frozen=True)
@@ -112,8 +109,8 @@ def build(p: beam.Pipeline, job: Job) -> None:
         shard_infos = (shard_infos, synthetic["shards"]) | "AllShards" >> beam.Flatten()
         # Backend failures go to errors/ with the read errors, but not into the read funnel: they are
         # about rewrites, not input records (the synth stats count them).
-        written_errors = (errors, synthetic[SYNTH_ERRORS]) | "WithSynthErrors" >> beam.Flatten()
-        synth_stats = synthetic[SYNTH_STATS]
+        written_errors = (errors, synthetic["errors"]) | "WithSynthErrors" >> beam.Flatten()
+        synth_stats = synthetic["stats"]
     decided = (*flow.drops, final) | "Decided" >> beam.Flatten()
     outcomes = (
         decided | "DocOutcome" >> beam.Map(stats.outcome_of),
@@ -142,6 +139,10 @@ class SyntheticConfig(beam.PTransform):
         self.job = job
 
     def expand(self, rows):
+        # Imported here: synth.transforms pulls Beam's RunInference and with it torch (~2 s of every run's and
+        # every worker's start-up), which a run without --synth never needs.
+        from synth.transforms import ERRORS, STATS, SYNTHETIC, Synthesize
+
         recipe = self.job.recipe
         synth = (
             rows
@@ -157,7 +158,7 @@ class SyntheticConfig(beam.PTransform):
             | "Write" >> WriteShards(self.job.output, recipe.output, recipe.tokenize, write.SYNTHETIC_DIR,
                                      SYNTHETIC_SCHEMA)
         )
-        return {"shards": shards, SYNTH_ERRORS: synth[SYNTH_ERRORS], SYNTH_STATS: synth[SYNTH_STATS]}
+        return {"shards": shards, "errors": synth[ERRORS], "stats": synth[STATS]}
 
 
 class WriteShards(beam.PTransform):

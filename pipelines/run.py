@@ -131,7 +131,9 @@ def _tokenizer(recipe) -> dict | None:
 def _beam_options(beam_args: list[str]):
     from apache_beam.options.pipeline_options import PipelineOptions, SetupOptions, StandardOptions
 
-    options = PipelineOptions(beam_args)
+    from pipelines.local_runner import local_defaults
+
+    options = PipelineOptions(local_defaults(beam_args))
     runner = (options.view_as(StandardOptions).runner or "").lower()
     setup = options.view_as(SetupOptions)
     if runner in _REMOTE_RUNNERS and not setup.setup_file and PROJECT_FILE.exists():
@@ -181,20 +183,39 @@ def _plan_near_index(path: str | None, recipe, inputs: list[str], output: str):
 
 
 def _configure_logging(quiet: bool) -> None:
+    from pipelines.local_runner import JOB_SERVICE_LOGGER, WorkerLogs, quiet_beam
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    for name in ("pipelines", "filters", "dedup"):
+    handler.set_name("webcurate")
+    for name in ("pipelines", "filters", "dedup", "synth"):
         logger = logging.getLogger(name)
         logger.setLevel(logging.WARNING if quiet else logging.INFO)
-        logger.addHandler(handler)
+        logger.handlers = [h for h in logger.handlers if h.get_name() != "webcurate"] + [handler]
         logger.propagate = False
+    # Worker processes (the local multi_processing default) log through Beam's job service.
+    service = logging.getLogger(JOB_SERVICE_LOGGER)
+    service.setLevel(logging.INFO)
+    if not any(isinstance(f, WorkerLogs) for f in service.filters):
+        service.addFilter(WorkerLogs())
+    quiet_beam()
 
 
-def prepare(argv: list[str] | None = None):
+def prepare(argv: list[str] | None = None, timings: dict[str, float] | None = None):
     """Parse the command line into a constructed (not yet run) Beam pipeline and its Job.
 
-    Raises RecipeError for a bad recipe and SystemExit for bad arguments or inputs.
+    Raises RecipeError for a bad recipe and SystemExit for bad arguments or inputs. ``timings``, when given,
+    receives the seconds of each start-up step (imports, checks, graph).
     """
+    timings = {} if timings is None else timings
+    lap = time.monotonic()
+
+    def took(step: str) -> None:
+        nonlocal lap
+        now = time.monotonic()
+        timings[step] = timings.get(step, 0.0) + now - lap
+        lap = now
+
     args, beam_args = parse_args(argv)
     _configure_logging(args.quiet)
 
@@ -203,6 +224,8 @@ def prepare(argv: list[str] | None = None):
     from pipelines.readers import TextColumns
     from pipelines.pipeline import Job, build
     from pipelines.recipe import load_recipe
+
+    took("imports")
 
     overrides = _overrides(args.set)
     if args.synth:
@@ -226,14 +249,17 @@ def prepare(argv: list[str] | None = None):
         spread_records=_spread(args.spread_records, options, n_files),
         tokenizer=_tokenizer(recipe),
     )
+    took("checks")  # recipe, inputs, stage files, tokenizer
     print(f"recipe {recipe.name} ({recipe.hash}) on {n_files} file(s) → {job.output}"
           f"{' [annotate-only]' if job.annotate_only else ''}", file=sys.stderr)
     pipeline = beam.Pipeline(options=options)
     build(pipeline, job)
+    took("graph")
     return pipeline, job
 
 
 def main(argv: list[str] | None = None) -> int:
+    begun = time.monotonic()
     from apache_beam.runners.runner import PipelineState
 
     from pipelines.pipeline import read_stats
@@ -242,12 +268,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from dedup.lshbloom import IndexMismatchError
 
+    timings = {"imports": time.monotonic() - begun}
     try:
-        pipeline, job = prepare(argv)
+        pipeline, job = prepare(argv, timings)
     except (RecipeError, IndexMismatchError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     started = time.monotonic()
+    startup = started - begun
     result = pipeline.run()
     # The state wait_until_finish returns, not result.state: a --dry_run result claims DONE but
     # returns None here, and must not go looking for outputs it never wrote.
@@ -258,7 +286,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     funnel = read_stats(job.output)
-    print(f"\nfinished in {elapsed:.1f} s\n{format_funnel(funnel)}\n")
+    steps = ", ".join(f"{step} {seconds:.1f}" for step, seconds in timings.items())
+    print(f"\nfinished in {elapsed:.1f} s, after {startup:.1f} s of start-up ({steps})"
+          f"\n{format_funnel(funnel)}\n")
     out = funnel["output"]
     tokens = "".join(f", {s['folder']}/ ({s['tokens']:,} tokens)" for s in out.get("token_shards", {}).values())
     print(f"wrote {out['rows']:,} documents in {len(out['shards'])} file(s) to {job.output}/ "

@@ -76,6 +76,6 @@ def test_timeout_kills_the_worker_and_the_next_page_still_works(pages):
     with Extractor(ExtractConfig(timeout_s=60)) as extractor:
         first = extractor(page["html"], page["charset"], page["url"])
         extractor._process.kill()  # a crashed worker is replaced on the next call
-        extractor._process.join()
+        extractor._process.wait()
         again = extractor(page["html"], page["charset"], page["url"])
     assert first == again and first.text

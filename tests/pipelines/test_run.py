@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -111,15 +112,26 @@ def test_annotate_only_keeps_everything_with_the_same_decisions(filtered, annota
     assert all(r["duplicate_of"] in {x["id"] for x in rows if x["decision"] == "keep"} for r in dup)
 
 
-def test_rerun_with_two_workers_is_byte_identical(filtered, data_dir, tmp_path):
-    # Also spread vs not: one file on two workers spreads its records, the one-worker run does not.
+@pytest.mark.parametrize("how", [
+    ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],  # two worker processes
+    ["--direct_running_mode=in_memory", "--direct_num_workers=1"],  # one worker, Beam's own default
+])
+def test_rerun_with_other_workers_is_byte_identical(filtered, data_dir, tmp_path, how):
+    # `filtered` ran as a local run does by default (a worker per core). Also spread vs not: one file on two
+    # workers spreads its records, the one-worker run does not.
     out, _ = filtered
     again = tmp_path / "again"
-    _run(data_dir, again, "--set", "output.formats=[parquet, arrow]",
-         "--direct_running_mode=multi_processing", "--direct_num_workers=2")
+    _run(data_dir, again, "--set", "output.formats=[parquet, arrow]", *how)
     for relative in ("data/train-00000-of-00001.parquet", "arrow/data-00000-of-00001.arrow", "stats.json",
                      "README.md", "recipe.yaml", "errors/errors-00000-of-00001.parquet"):
         assert (again / relative).read_bytes() == (out / relative).read_bytes(), relative
+
+
+def test_a_run_says_what_its_start_up_cost(data_dir, tmp_path, capsys):
+    assert main(["--input", str(data_dir / "mini.warc.gz"), "--output", str(tmp_path), "-q"]) == 0
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("finished in"))
+    assert re.fullmatch(r"finished in [0-9.]+ s, after [0-9.]+ s of start-up \(imports [0-9.]+, checks [0-9.]+, "
+                        r"graph [0-9.]+\)", line), line
 
 
 @pytest.mark.parametrize("mode, runner, files, workers, spread", [

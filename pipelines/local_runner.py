@@ -1,0 +1,111 @@
+"""The local DirectRunner, made to use the machine and to speak plainly.
+
+Beam's DirectRunner runs a batch job on one in-memory worker unless told otherwise, so a laptop with 8
+cores curates on one. ``local_defaults`` gives a local run one worker per core unless the command line says
+how to run:
+
+* up to ``THREADS_UP_TO`` cores, threads in the launching process (Beam's in-memory runner with several
+  workers). Extraction, ~3/4 of the work, runs outside the GIL anyway: each thread's Extract has its own
+  extraction process (pipelines/extract.py). Measured here (2 cores, the bundled sample, same bytes out):
+  15.3 s wall against 17.5 s with two worker processes and 20.7 s on one worker; no second copy of
+  Beam's worker, its imports and its models, no gRPC copy of every record.
+* above it, worker processes (``multi_processing``): the rest of the work (~11 ms a page of Python in the
+  launching process against ~31 ms of extraction) would otherwise bind on the GIL at about 3.8 cores.
+
+``WorkerLogs`` turns what worker processes log back into the run's own progress lines (Beam forwards each
+as ``Worker: <a LogEntry protobuf as text>`` and adds two start-up warnings per worker that are of no use
+to a user); ``quiet_beam`` drops Beam's warning that threads share the GIL, which is the point here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+
+from google.protobuf import text_format
+
+_DIRECT_RUNNERS = ("", "direct", "directrunner", "bundlebaseddirectrunner", "fnapirunner")
+# Threads up to this many workers, worker processes above (see the module doc).
+THREADS_UP_TO = 4
+# Said by every worker at start-up, about options and a directory the local runner never uses.
+_NOISE = ("No semi_persistent_directory found", "Discarding unparseable args")
+# Where a worker's log lines arrive in the launching process.
+JOB_SERVICE_LOGGER = "apache_beam.runners.portability.local_job_service"
+_FN_RUNNER_LOGGER = "apache_beam.runners.portability.fn_api_runner.fn_runner"
+
+
+def is_local(runner: str | None) -> bool:
+    return (runner or "").lower() in _DIRECT_RUNNERS
+
+
+def local_defaults(beam_args: list[str], cores: int | None = None) -> list[str]:
+    """``beam_args`` plus how to run locally when the run is local and ``--direct_running_mode`` is not
+    given: ``--direct_num_workers`` (default: the cores) workers, in memory up to ``THREADS_UP_TO`` of
+    them, else ``multi_processing``."""
+    given = {arg.split("=", 1)[0] for arg in beam_args if arg.startswith("--")}
+    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--runner", default="")
+    parser.add_argument("--direct_num_workers", type=int, default=None)
+    known = parser.parse_known_args(beam_args)[0]
+    if not is_local(known.runner) or "--direct_running_mode" in given:
+        return beam_args
+    cores = cores or os.cpu_count() or 1
+    workers = known.direct_num_workers or cores  # Beam's 0 also means every core
+    extra = [] if known.direct_num_workers is not None else [f"--direct_num_workers={workers}"]
+    mode = "in_memory" if workers <= THREADS_UP_TO else "multi_processing"
+    return [*beam_args, f"--direct_running_mode={mode}", *extra]
+
+
+class _ThreadsWarning(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "direct_running_mode should be" not in str(record.msg)
+
+
+def quiet_beam() -> None:
+    """Drop Beam's warning that in-memory workers share the GIL (our threads wait on extraction processes)."""
+    logger = logging.getLogger(_FN_RUNNER_LOGGER)
+    if not any(isinstance(f, _ThreadsWarning) for f in logger.filters):
+        logger.addFilter(_ThreadsWarning())
+
+
+class WorkerLogs(logging.Filter):
+    """On the job service's logger (set to INFO so that workers' progress lines reach it): a worker's line
+    from this project's code becomes a plain record of its own logger (``pipelines``, ``filters``, ...: same
+    format, same ``--quiet``), Beam's start-up chatter is dropped, and anything else, a worker's or the job
+    service's own, is kept from WARNING up, a worker's unwrapped."""
+
+    _OURS = ("pipelines", "filters", "dedup", "synth", "schemas")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not (isinstance(record.msg, str) and record.msg.startswith("Worker: ") and record.args):
+            return record.levelno >= logging.WARNING
+        entry = _log_entry(str(record.args[0]))
+        if entry is None:
+            return record.levelno >= logging.WARNING
+        message, location = entry
+        if any(noise in message for noise in _NOISE):
+            return False
+        package = _package_of(location)
+        if package in self._OURS:
+            logging.getLogger(package).log(record.levelno, "%s", message)
+            return False
+        record.msg, record.args = "worker: %s", (message,)
+        return record.levelno >= logging.WARNING
+
+
+def _log_entry(text: str) -> tuple[str, str] | None:
+    from apache_beam.portability.api import beam_fn_api_pb2
+
+    entry = beam_fn_api_pb2.LogEntry()
+    try:
+        text_format.Parse(text, entry)
+    except text_format.ParseError:
+        return None
+    return entry.message, entry.log_location
+
+
+def _package_of(location: str) -> str:
+    """``/path/to/project/pipelines/extract.py:88`` → ``pipelines``."""
+    parts = location.rsplit(":", 1)[0].replace("\\", "/").split("/")
+    return parts[-2] if len(parts) >= 2 else ""
