@@ -38,7 +38,7 @@ def plot_e2e(result: dict) -> Path:
     """Docs/s per core and documents per CPU second, one bar per system."""
     runs = result["runs"]
     names = list(runs)
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 1.4 + 0.5 * len(names)))
     for ax, key, title in ((axes[0], "docs_per_s_per_core", "documents / s per core (wall)"),
                            (axes[1], "docs_per_cpu_s", "documents per CPU second")):
         values = [runs[n][key] for n in names]

@@ -4,10 +4,11 @@
     python bench/scaling.py size [--sizes 1x 2x 10x] [--spread 1x 10x] [--max-memory-gb 12] [--set ...]
 
 ``workers``: the default recipe on the 1x corpus with ``--direct_running_mode=in_memory
---direct_num_workers=1`` and with ``--direct_running_mode=multi_processing --direct_num_workers=2``,
-alternately, ``--repeats`` times each; throughput ratio of the best runs (target ≥ 1.6× on 2 cores).
+--direct_num_workers=1`` and with ``--direct_num_workers=2`` run as a local run runs two workers by default
+(threads: pipelines/local_runner.py; ``--processes``: ``multi_processing``), alternately, ``--repeats`` times
+each; throughput ratio of the best runs (target ≥ 1.6× on 2 cores).
 
-``size``: the same command (multi_processing, 2 workers) on the 1x, 2x and 10x corpora; peak memory of
+``size``: the same command (2 workers, as above) on the 1x, 2x and 10x corpora; peak memory of
 the whole process tree (summed PSS) of each against the 1x run (target for 10x: ≤ 1.25×). The 10x
 corpus (24k pages) takes ~25 min with trafilatura on 2 cores, over this benchmark's 10-minute budget, so
 by default the size runs use ``--set extract.engine=resiliparse``: what grows with the corpus is the
@@ -35,7 +36,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
 from measure import run_measured  # noqa: E402
 
 ONE = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
-TWO = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+TWO = ["--direct_num_workers=2"]  # the local default's running mode for two workers
+PROCESSES = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
 
 
 def run(label: str, folder: Path, beam: list[str], sets: list[str], work: Path, *,
@@ -61,11 +63,15 @@ def run(label: str, folder: Path, beam: list[str], sets: list[str], work: Path, 
     return result
 
 
+def two(args) -> list[str]:
+    return PROCESSES if args.processes else TWO
+
+
 def workers(args, work: Path) -> dict:
     runs: dict[str, list[dict]] = {"1 worker": [], "2 workers": []}
     for _ in range(args.repeats):
         runs["1 worker"].append(run("1 worker", args.input, ONE, args.set, work))
-        runs["2 workers"].append(run("2 workers", args.input, TWO, args.set, work))
+        runs["2 workers"].append(run("2 workers", args.input, two(args), args.set, work))
     best = {k: max(v, key=lambda r: r["docs_per_s"]) for k, v in runs.items()}
     return {"all": runs, "runs": best,
             "speedup": round(best["2 workers"]["docs_per_s"] / best["1 worker"]["docs_per_s"], 3)}
@@ -78,7 +84,7 @@ def size(args, work: Path) -> dict:
     plan = [(name, False) for name in args.sizes] + [(name, True) for name in args.spread]
     for name, spread in plan:
         label = name + (" spread_records=always" if spread else "")
-        beam = TWO + (["--spread_records=always"] if spread else [])
+        beam = two(args) + (["--spread_records=always"] if spread else [])
         runs[label] = run(label, args.corpus / name, beam, sets, work, max_pss_mb=limit)
     for label, r in runs.items():
         base = runs.get(label.replace(label.split(" ")[0], "1x", 1))
@@ -97,6 +103,7 @@ def main() -> None:
                         help="also run these sizes with --spread_records=always")
     parser.add_argument("--max-memory-gb", type=float, default=12.0, help="kill a run whose tree passes this")
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--processes", action="store_true", help="two worker processes (multi_processing)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--work", type=Path, default=ROOT / "bench/out/scaling")
     parser.add_argument("--out", type=Path, default=ROOT / "bench/out/scaling.json")

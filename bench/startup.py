@@ -4,7 +4,8 @@ Each part is timed in a fresh interpreter, as a run pays it: the interpreter its
 and its checks (the tokenizer load among them), the graph construction, every model a worker loads (one
 per enabled per-document stage, the tokenizer, the extraction worker process), the card and stats of the
 sample's output; then whole runs: a one-record input (all fixed cost), and the bundled sample, in memory
-(one worker) and as the local default runs it (multi_processing, a worker per core), interleaved.
+(one worker), as the local default runs it (a worker per core: threads up to 4 cores) and with a worker
+process per core, interleaved.
 
     python bench/startup.py                    # ~3 min here → bench/out/startup.json
 """
@@ -117,10 +118,12 @@ def main() -> None:
 
     cores = os.cpu_count() or 1
     modes = {
-        "one record, in memory": ["--input", str(ONE_RECORD), "--direct_running_mode=in_memory"],
+        "one record, in memory (1 worker)": ["--input", str(ONE_RECORD), "--direct_running_mode=in_memory",
+                                             "--direct_num_workers=1"],
         f"one record, default ({cores} workers)": ["--input", str(ONE_RECORD)],
-        "sample, in memory (1 worker)": ["--direct_running_mode=in_memory"],
-        f"sample, default (multi_processing, {cores} workers)": [],
+        "sample, in memory (1 worker)": ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
+        f"sample, default ({cores} workers)": [],
+        f"sample, {cores} worker processes": ["--direct_running_mode=multi_processing", f"--direct_num_workers={cores}"],
     }
     runs: dict[str, list[float]] = {name: [] for name in modes}
     for _ in range(args.repeat):  # interleaved: the machine's load moves

@@ -6,11 +6,12 @@ how to run:
 
 * up to ``THREADS_UP_TO`` cores, threads in the launching process (Beam's in-memory runner with several
   workers). Extraction, ~3/4 of the work, runs outside the GIL anyway: each thread's Extract has its own
-  extraction process (pipelines/extract.py). Measured here (2 cores, the bundled sample, same bytes out):
-  15.3 s wall against 17.5 s with two worker processes and 20.7 s on one worker; no second copy of
-  Beam's worker, its imports and its models, no gRPC copy of every record.
-* above it, worker processes (``multi_processing``): the rest of the work (~11 ms a page of Python in the
-  launching process against ~31 ms of extraction) would otherwise bind on the GIL at about 3.8 cores.
+  extraction process (pipelines/extract.py). Measured here (bench/startup.py, 2 cores, the bundled sample,
+  same bytes out): 13.7 s wall against 17.0 s with two worker processes and 17.8 s on one worker; no
+  second copy of Beam's worker, its imports and its models, no gRPC copy of every record, half the memory.
+* above it, worker processes (``multi_processing``): the rest of the work (19.6 CPU s in the launching
+  process against 63.8 s in the extraction processes on the 1x bench corpus) would otherwise bind on the
+  GIL at about 3.8 cores.
 
 ``WorkerLogs`` turns what worker processes log back into the run's own progress lines (Beam forwards each
 as ``Worker: <a LogEntry protobuf as text>`` and adds two start-up warnings per worker that are of no use
@@ -40,17 +41,23 @@ def is_local(runner: str | None) -> bool:
 
 
 def local_defaults(beam_args: list[str], cores: int | None = None) -> list[str]:
-    """``beam_args`` plus how to run locally when the run is local and ``--direct_running_mode`` is not
-    given: ``--direct_num_workers`` (default: the cores) workers, in memory up to ``THREADS_UP_TO`` of
-    them, else ``multi_processing``."""
+    """``beam_args`` plus how to run when the run is local: ``--direct_num_workers`` (default: the cores)
+    workers, in memory up to ``THREADS_UP_TO`` of them, else ``multi_processing``. A running mode that is
+    given is kept; ``multi_processing`` or ``multi_threading`` without a worker count gets one per core
+    (Beam would run one), an explicit ``in_memory`` stays Beam's single worker."""
     given = {arg.split("=", 1)[0] for arg in beam_args if arg.startswith("--")}
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--runner", default="")
     parser.add_argument("--direct_num_workers", type=int, default=None)
+    parser.add_argument("--direct_running_mode", default=None)
     known = parser.parse_known_args(beam_args)[0]
-    if not is_local(known.runner) or "--direct_running_mode" in given:
+    if not is_local(known.runner):
         return beam_args
     cores = cores or os.cpu_count() or 1
+    if known.direct_running_mode is not None:
+        if known.direct_running_mode != "in_memory" and "--direct_num_workers" not in given:
+            return [*beam_args, f"--direct_num_workers={cores}"]
+        return beam_args
     workers = known.direct_num_workers or cores  # Beam's 0 also means every core
     extra = [] if known.direct_num_workers is not None else [f"--direct_num_workers={workers}"]
     mode = "in_memory" if workers <= THREADS_UP_TO else "multi_processing"

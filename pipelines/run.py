@@ -188,12 +188,12 @@ def _configure_logging(quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     handler.set_name("webcurate")
-    for name in ("pipelines", "filters", "dedup", "synth"):
+    for name in ("pipelines", "filters", "dedup", "synth", "schemas"):
         logger = logging.getLogger(name)
         logger.setLevel(logging.WARNING if quiet else logging.INFO)
         logger.handlers = [h for h in logger.handlers if h.get_name() != "webcurate"] + [handler]
         logger.propagate = False
-    # Worker processes (the local multi_processing default) log through Beam's job service.
+    # Worker processes (multi_processing: the local default above 4 cores) log through Beam's job service.
     service = logging.getLogger(JOB_SERVICE_LOGGER)
     service.setLevel(logging.INFO)
     if not any(isinstance(f, WorkerLogs) for f in service.filters):

