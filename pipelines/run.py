@@ -1,8 +1,8 @@
 """``python -m pipelines.run``: curate web crawls into a sharded, documented dataset.
 
-With no arguments it runs the default recipe on the bundled sample and writes ./output. Every
-option Beam knows (``--runner``, ``--project``, ``--region``, ``--temp_location``, ``--num_workers``,
-``--direct_running_mode``, ...) passes through to Beam untouched.
+With no arguments it runs the default recipe on the bundled sample and writes ./output, on every local
+core (pipelines/local_runner.py). Every option Beam knows (``--runner``, ``--project``, ``--region``,
+``--temp_location``, ``--num_workers``, ``--direct_running_mode``, ...) passes through to Beam.
 """
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
         prog="python -m pipelines.run",
         description=__doc__.split("\n\n")[0],
-        epilog="Unrecognised options go to Beam, e.g. --runner=DataflowRunner --project=... "
-        "or --direct_running_mode=multi_processing --direct_num_workers=2.",
+        epilog="Unrecognised options go to Beam, e.g. --runner=DataflowRunner --project=... A local run uses "
+        "one worker per core (threads up to 4 cores, worker processes above); --direct_num_workers=N and "
+        "--direct_running_mode=in_memory|multi_threading|multi_processing override it.",
     )
     parser.add_argument("--input", action="append", nargs="+", metavar="GLOB",
                         help="files or globs, local or cloud (gs://, s3://); repeatable. Default: the bundled sample")
