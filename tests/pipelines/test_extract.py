@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
 import pytest
 
 from pipelines import readers
@@ -79,3 +84,23 @@ def test_timeout_kills_the_worker_and_the_next_page_still_works(pages):
         extractor._process.wait()
         again = extractor(page["html"], page["charset"], page["url"])
     assert first == again and first.text
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="reads the worker's memory maps (Linux)")
+def test_the_extraction_worker_imports_only_extraction(tmp_path):
+    """In a Beam worker process ``__main__`` is the SDK harness; the extraction process must not import it
+    again (multiprocessing's spawn did: 1.6 s per worker), so it maps none of Beam's compiled modules."""
+    script = tmp_path / "beam_like_main.py"
+    script.write_text(textwrap.dedent("""
+        import apache_beam  # what a Beam worker's __main__ has imported
+        from pipelines.extract import ExtractConfig, Extractor
+
+        if __name__ == "__main__":
+            with Extractor(ExtractConfig(timeout_s=60)) as extractor:
+                assert extractor(b"<html><body><p>" + b"Some words here. " * 40 + b"</p></body></html>", None, None).text
+                maps = open(f"/proc/{extractor._process.pid}/maps").read()
+            print("beam-in-worker" if "apache_beam" in maps else "clean")
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "clean"
