@@ -13,6 +13,7 @@ import codecs
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -223,14 +224,26 @@ def _tidy(text: str) -> str:
 
 
 def serve(requests_fd: int, replies_fd: int) -> None:
-    """Worker process loop: the config, then pages; send back each result or the exception. Returns when
-    the caller closes its end (or dies)."""
+    """Worker process loop: the config, then pages; send back each result or the exception. Says it is ready
+    once the engine is imported (a broken install fails the run there, not page by page). Returns when the
+    caller closes its end (or dies); Ctrl-C is the caller's to handle."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     requests = Connection(requests_fd, writable=False)
     replies = Connection(replies_fd, readable=False)
     try:
         cfg = requests.recv()
     except EOFError:
         return
+    try:
+        if cfg.engine == "resiliparse":
+            import resiliparse.extract.html2text  # noqa: F401
+        else:
+            import htmldate  # noqa: F401
+            import trafilatura  # noqa: F401
+    except ImportError as err:
+        replies.send((False, f"{type(err).__name__}: {err}"))
+        return
+    replies.send((True, None))
     while True:
         try:
             request = requests.recv()
@@ -242,11 +255,20 @@ def serve(requests_fd: int, replies_fd: int) -> None:
             replies.send((False, f"{type(err).__name__}: {err}"))
 
 
-# The worker imports this very file's package (its folder goes first on the path, so a run from a checkout
-# works uninstalled) and not the caller's working directory (-P, Python ≥ 3.11).
+# The worker imports this very package: its folder is appended to the path (after the standard library and
+# site-packages, so an installed copy wins and a run from an uninstalled checkout still works), and the
+# caller's working directory is not on it (-P, Python ≥ 3.11).
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _WORKER = [sys.executable, "-P", "-c",
-           "import sys; sys.path.insert(0, sys.argv[1]); from pipelines.extract import serve; serve(*map(int, sys.argv[2:]))",
-           os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+           "import sys; sys.path.append(sys.argv[1]); from pipelines.extract import serve; serve(*map(int, sys.argv[2:]))",
+           _ROOT]
+# How long a new worker may take to import its engine before the run stops (a cold disk, many starting).
+_START_TIMEOUT_S = 120.0
+
+
+class ExtractorUnavailable(RuntimeError):
+    """The extraction worker could not start (its engine does not import, the interpreter fails): every page
+    would fail the same way, so the run stops instead of turning each into an error row."""
 
 
 class ExtractFailed(Exception):
@@ -292,7 +314,21 @@ class Extractor:
             os.close(replies_write)
         self._send = Connection(requests_write, readable=False)
         self._recv = Connection(replies_read, writable=False)
-        self._send.send(self.cfg)
+        try:
+            self._send.send(self.cfg)
+            if not self._recv.poll(_START_TIMEOUT_S):
+                raise ExtractorUnavailable(f"the extraction worker did not start within {_START_TIMEOUT_S:g} s")
+            ok, problem = self._recv.recv()
+        except (EOFError, OSError) as err:
+            self._stop()
+            raise ExtractorUnavailable(f"the extraction worker exited at start-up ({err or 'no reply'}); "
+                                       "its error is above") from None
+        except BaseException:
+            self._stop()
+            raise
+        if not ok:
+            self._stop()
+            raise ExtractorUnavailable(f"the extraction worker cannot import its engine: {problem}")
 
     def _stop(self) -> None:
         if self._process is not None:
@@ -310,17 +346,18 @@ class Extractor:
             self._start()
         try:
             self._send.send((body, declared_charset, url))
-        except OSError:  # the worker died between two pages (a broken pipe)
-            self._stop()
-            raise ExtractFailed("the extraction worker process died (crash or out of memory)") from None
-        if not self._recv.poll(self.cfg.timeout_s):
-            self._stop()  # the only way to stop C code stuck in lxml: kill the process
-            raise ExtractTimeout(f"extraction took longer than {self.cfg.timeout_s:g} s")
-        try:
+            if not self._recv.poll(self.cfg.timeout_s):
+                self._stop()  # the only way to stop C code stuck in lxml: kill the process
+                raise ExtractTimeout(f"extraction took longer than {self.cfg.timeout_s:g} s")
             ok, payload = self._recv.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the worker died: before the page, or part-way through its reply
             self._stop()
             raise ExtractFailed("the extraction worker process died (crash or out of memory)") from None
+        except ExtractTimeout:
+            raise
+        except BaseException:  # e.g. KeyboardInterrupt: an unread reply must not answer the next page
+            self._stop()
+            raise
         if not ok:
             raise ExtractFailed(payload)
         return payload

@@ -15,7 +15,8 @@ how to run:
 
 ``WorkerLogs`` turns what worker processes log back into the run's own progress lines (Beam forwards each
 as ``Worker: <a LogEntry protobuf as text>`` and adds two start-up warnings per worker that are of no use
-to a user); ``quiet_beam`` drops Beam's warning that threads share the GIL, which is the point here.
+to a user); ``quiet_beam`` drops Beam's warning that in-memory workers give no parallelism, which is
+untrue here: the threads wait on extraction processes.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import os
 
 from google.protobuf import text_format
 
-_DIRECT_RUNNERS = ("", "direct", "directrunner", "bundlebaseddirectrunner", "fnapirunner")
+_DIRECT_RUNNERS = ("", "direct", "directrunner", "bundlebaseddirectrunner", "fnapirunner", "prism", "prismrunner")
 # Threads up to this many workers, worker processes above (see the module doc).
 THREADS_UP_TO = 4
 # Said by every worker at start-up, about options and a directory the local runner never uses.
@@ -40,7 +41,16 @@ def is_local(runner: str | None) -> bool:
     return (runner or "").lower() in _DIRECT_RUNNERS
 
 
-def local_defaults(beam_args: list[str], cores: int | None = None) -> list[str]:
+def cores() -> int:
+    """The cores this process may run on (its CPU affinity: a container's or a taskset's share, not the
+    host's count)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def local_defaults(beam_args: list[str], available: int | None = None) -> list[str]:
     """``beam_args`` plus how to run when the run is local: ``--direct_num_workers`` (default: the cores)
     workers, in memory up to ``THREADS_UP_TO`` of them, else ``multi_processing``. A running mode that is
     given is kept; ``multi_processing`` or ``multi_threading`` without a worker count gets one per core
@@ -53,12 +63,12 @@ def local_defaults(beam_args: list[str], cores: int | None = None) -> list[str]:
     known = parser.parse_known_args(beam_args)[0]
     if not is_local(known.runner):
         return beam_args
-    cores = cores or os.cpu_count() or 1
+    available = available or cores()
     if known.direct_running_mode is not None:
         if known.direct_running_mode != "in_memory" and "--direct_num_workers" not in given:
-            return [*beam_args, f"--direct_num_workers={cores}"]
+            return [*beam_args, f"--direct_num_workers={available}"]
         return beam_args
-    workers = known.direct_num_workers or cores  # Beam's 0 also means every core
+    workers = known.direct_num_workers or available  # Beam's 0 also means every core
     extra = [] if known.direct_num_workers is not None else [f"--direct_num_workers={workers}"]
     mode = "in_memory" if workers <= THREADS_UP_TO else "multi_processing"
     return [*beam_args, f"--direct_running_mode={mode}", *extra]
@@ -70,7 +80,8 @@ class _ThreadsWarning(logging.Filter):
 
 
 def quiet_beam() -> None:
-    """Drop Beam's warning that in-memory workers share the GIL (our threads wait on extraction processes)."""
+    """Drop Beam's warning that several in-memory workers give no parallelism (ours wait on extraction
+    processes, outside the GIL)."""
     logger = logging.getLogger(_FN_RUNNER_LOGGER)
     if not any(isinstance(f, _ThreadsWarning) for f in logger.filters):
         logger.addFilter(_ThreadsWarning())
@@ -90,18 +101,18 @@ class WorkerLogs(logging.Filter):
         entry = _log_entry(str(record.args[0]))
         if entry is None:
             return record.levelno >= logging.WARNING
-        message, location = entry
+        message, location, trace = entry
         if any(noise in message for noise in _NOISE):
             return False
         package = _package_of(location)
         if package in self._OURS:
             logging.getLogger(package).log(record.levelno, "%s", message)
             return False
-        record.msg, record.args = "worker: %s", (message,)
+        record.msg, record.args = "worker: %s", (f"{message}\n{trace}" if trace else message,)
         return record.levelno >= logging.WARNING
 
 
-def _log_entry(text: str) -> tuple[str, str] | None:
+def _log_entry(text: str) -> tuple[str, str, str] | None:
     from apache_beam.portability.api import beam_fn_api_pb2
 
     entry = beam_fn_api_pb2.LogEntry()
@@ -109,10 +120,16 @@ def _log_entry(text: str) -> tuple[str, str] | None:
         text_format.Parse(text, entry)
     except text_format.ParseError:
         return None
-    return entry.message, entry.log_location
+    return entry.message, entry.log_location, entry.trace
+
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _package_of(location: str) -> str:
-    """``/path/to/project/pipelines/extract.py:88`` → ``pipelines``."""
-    parts = location.rsplit(":", 1)[0].replace("\\", "/").split("/")
-    return parts[-2] if len(parts) >= 2 else ""
+    """``<this project>/pipelines/extract.py:88`` → ``pipelines``; "" for a file outside the project (another
+    library's own ``pipelines`` folder is not ours)."""
+    path = os.path.abspath(location.rsplit(":", 1)[0])
+    if not path.startswith(_ROOT + os.sep):
+        return ""
+    return os.path.relpath(path, _ROOT).split(os.sep)[0]

@@ -59,8 +59,9 @@ def spread_records(mode: str, runner: str, n_files: int, local_workers: int) -> 
     """
     if mode != "auto":
         return mode == "always"
-    local = runner in ("", "directrunner", "direct", "prismrunner", "prism")
-    return not local or n_files < local_workers
+    from pipelines.local_runner import is_local
+
+    return not is_local(runner) or n_files < local_workers
 
 
 class Stages:

@@ -156,16 +156,12 @@ def _warn_local_paths_on_remote_runner(options, paths: list[str]) -> None:
 def _spread(mode: str, options, n_files: int) -> bool:
     from apache_beam.options.pipeline_options import DirectOptions, StandardOptions
 
+    from pipelines.local_runner import cores
     from pipelines.pipeline import spread_records
 
     runner = (options.view_as(StandardOptions).runner or "").lower()
-    direct = options.view_as(DirectOptions)
-    workers = direct.direct_num_workers or 1
-    if workers == 0:  # Beam's "all cores"
-        import os
-
-        workers = os.cpu_count() or 1
-    return spread_records(mode, runner, n_files, workers)
+    workers = options.view_as(DirectOptions).direct_num_workers
+    return spread_records(mode, runner, n_files, cores() if workers == 0 else workers or 1)  # 0: Beam's "all cores"
 
 
 def _plan_near_index(path: str | None, recipe, inputs: list[str], output: str):

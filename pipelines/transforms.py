@@ -12,7 +12,7 @@ from apache_beam.metrics import Metrics
 from apache_beam.utils.shared import Shared
 
 from pipelines import readers
-from pipelines.extract import ExtractConfig, Extractor, ExtractTimeout, looks_binary
+from pipelines.extract import ExtractConfig, Extractor, ExtractorUnavailable, ExtractTimeout, looks_binary
 from pipelines.readers import ReadConfig
 from pipelines.tokenize import TokenizeConfig, load_config
 from schemas.outcomes import DOCS, DROPPED, ERRORS, SKIPPED, error_row, is_kept, to_score
@@ -137,6 +137,8 @@ class Extract(beam.DoFn):
         except ExtractTimeout:
             yield self._drop(doc, "extract:timeout")
             return
+        except ExtractorUnavailable:  # a broken install, not a bad page: every page would fail
+            raise
         except Exception as err:  # noqa: BLE001 — one bad page must not kill the job
             Metrics.counter("extract", "errors").inc()
             yield beam.pvalue.TaggedOutput(ERRORS, error_row(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipelines import readers
-from pipelines.extract import Extractor, ExtractTimeout, decode_html, extract_html
+from pipelines.extract import Extractor, ExtractorUnavailable, ExtractTimeout, decode_html, extract_html
 from pipelines.extract import ExtractConfig
 
 
@@ -104,3 +104,20 @@ def test_the_extraction_worker_imports_only_extraction(tmp_path):
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "clean"
+
+
+def test_a_worker_that_cannot_start_stops_the_run_not_the_page(pages, monkeypatch):
+    """A broken install (the engine does not import, the interpreter fails) would fail every page alike: the
+    Extractor raises ExtractorUnavailable, which Extract lets through to fail the job."""
+    import pipelines.extract as extract
+
+    page = next(iter(pages.values()))
+    monkeypatch.setattr(extract, "_WORKER", [sys.executable, "-c", "import sys; sys.exit(3)", "unused"])
+    with Extractor(ExtractConfig(timeout_s=60)) as extractor, pytest.raises(ExtractorUnavailable):
+        extractor(page["html"], page["charset"], page["url"])
+    monkeypatch.setattr(extract, "_WORKER", [sys.executable, "-c",
+                                             "from multiprocessing.connection import Connection; import sys; "
+                                             "c = Connection(int(sys.argv[2]), writable=False); r = Connection(int(sys.argv[3]), readable=False); "
+                                             "c.recv(); r.send((False, 'ModuleNotFoundError: trafilatura'))", "unused"])
+    with Extractor(ExtractConfig(timeout_s=60)) as extractor, pytest.raises(ExtractorUnavailable, match="trafilatura"):
+        extractor(page["html"], page["charset"], page["url"])

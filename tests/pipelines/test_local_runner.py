@@ -7,7 +7,8 @@ import logging
 import pytest
 from apache_beam.portability.api import beam_fn_api_pb2
 
-from pipelines.local_runner import JOB_SERVICE_LOGGER, THREADS_UP_TO, WorkerLogs, local_defaults
+from pipelines.local_runner import JOB_SERVICE_LOGGER, THREADS_UP_TO, WorkerLogs, cores, local_defaults
+from pipelines.local_runner import _ROOT as PROJECT
 
 
 @pytest.mark.parametrize("args, cores, expected", [
@@ -25,7 +26,7 @@ from pipelines.local_runner import JOB_SERVICE_LOGGER, THREADS_UP_TO, WorkerLogs
     (["--runner=DirectRunner"], 2, ["--runner=DirectRunner", "--direct_running_mode=in_memory", "--direct_num_workers=2"]),
 ])
 def test_a_local_run_uses_every_core_unless_told(args, cores, expected):
-    assert local_defaults(args, cores=cores) == expected
+    assert local_defaults(args, available=cores) == expected
 
 
 def _worker_line(message: str, location: str, severity=beam_fn_api_pb2.LogEntry.Severity.INFO) -> str:
@@ -50,7 +51,9 @@ def test_a_workers_progress_line_becomes_the_runs_own(service, caplog):
     ours.addHandler(handler)
     level, ours.level = ours.level, logging.INFO  # an earlier -q run in this process leaves it at WARNING
     try:
-        service.info("Worker: %s", _worker_line("extract: 100 pages", "/src/webcurate/pipelines/transforms.py:130"))
+        service.info("Worker: %s", _worker_line("extract: 100 pages", f"{PROJECT}/pipelines/transforms.py:130"))
+        # another library's own "pipelines" folder is not ours: its INFO line stays Beam's, and is dropped
+        service.info("Worker: %s", _worker_line("loading", "/venv/site-packages/transformers/pipelines/base.py:9"))
     finally:
         ours.removeHandler(handler)
         ours.setLevel(level)
@@ -65,3 +68,7 @@ def test_beams_start_up_chatter_is_dropped_and_other_warnings_kept(service, capl
     service.info("Worker: %s", _worker_line("Creating insecure control channel", location))
     service.warning("Worker: %s", _worker_line("disk almost full", location, warn))
     assert [r.getMessage() for r in caplog.records if r.name == JOB_SERVICE_LOGGER] == ["worker: disk almost full"]
+
+
+def test_cores_are_the_ones_this_process_may_use():
+    assert 1 <= cores() <= (__import__("os").cpu_count() or 1)
