@@ -115,6 +115,7 @@ def test_annotate_only_keeps_everything_with_the_same_decisions(filtered, annota
 @pytest.mark.parametrize("how", [
     ["--direct_running_mode=multi_processing", "--direct_num_workers=2"],  # two worker processes
     ["--direct_running_mode=in_memory", "--direct_num_workers=1"],  # one worker, Beam's own default
+    ["--direct_running_mode=in_memory", "--direct_num_workers=2"],  # two threads, whatever this machine's cores
 ])
 def test_rerun_with_other_workers_is_byte_identical(filtered, data_dir, tmp_path, how):
     # `filtered` ran as a local run does by default (a worker per core). Also spread vs not: one file on two
