@@ -346,18 +346,18 @@ class Extractor:
             self._start()
         try:
             self._send.send((body, declared_charset, url))
-            if not self._recv.poll(self.cfg.timeout_s):
-                self._stop()  # the only way to stop C code stuck in lxml: kill the process
-                raise ExtractTimeout(f"extraction took longer than {self.cfg.timeout_s:g} s")
-            ok, payload = self._recv.recv()
+            answered = self._recv.poll(self.cfg.timeout_s)
+            if answered:
+                ok, payload = self._recv.recv()
         except (EOFError, OSError):  # the worker died: before the page, or part-way through its reply
             self._stop()
             raise ExtractFailed("the extraction worker process died (crash or out of memory)") from None
-        except ExtractTimeout:
-            raise
         except BaseException:  # e.g. KeyboardInterrupt: an unread reply must not answer the next page
             self._stop()
             raise
+        if not answered:
+            self._stop()  # the only way to stop C code stuck in lxml: kill the process
+            raise ExtractTimeout(f"extraction took longer than {self.cfg.timeout_s:g} s")
         if not ok:
             raise ExtractFailed(payload)
         return payload

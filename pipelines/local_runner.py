@@ -32,6 +32,8 @@ _DIRECT_RUNNERS = ("", "direct", "directrunner", "bundlebaseddirectrunner", "fna
 THREADS_UP_TO = 4
 # Said by every worker at start-up, about options and a directory the local runner never uses.
 _NOISE = ("No semi_persistent_directory found", "Discarding unparseable args")
+# The packages whose loggers are the run's own (progress lines, warnings), in this process or a worker's.
+PROJECT_PACKAGES = ("pipelines", "filters", "dedup", "synth", "schemas")
 # Where a worker's log lines arrive in the launching process.
 JOB_SERVICE_LOGGER = "apache_beam.runners.portability.local_job_service"
 _FN_RUNNER_LOGGER = "apache_beam.runners.portability.fn_api_runner.fn_runner"
@@ -55,7 +57,6 @@ def local_defaults(beam_args: list[str], available: int | None = None) -> list[s
     workers, in memory up to ``THREADS_UP_TO`` of them, else ``multi_processing``. A running mode that is
     given is kept; ``multi_processing`` or ``multi_threading`` without a worker count gets one per core
     (Beam would run one), an explicit ``in_memory`` stays Beam's single worker."""
-    given = {arg.split("=", 1)[0] for arg in beam_args if arg.startswith("--")}
     parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
     parser.add_argument("--runner", default="")
     parser.add_argument("--direct_num_workers", type=int, default=None)
@@ -65,7 +66,7 @@ def local_defaults(beam_args: list[str], available: int | None = None) -> list[s
         return beam_args
     available = available or cores()
     if known.direct_running_mode is not None:
-        if known.direct_running_mode != "in_memory" and "--direct_num_workers" not in given:
+        if known.direct_running_mode != "in_memory" and known.direct_num_workers is None:
             return [*beam_args, f"--direct_num_workers={available}"]
         return beam_args
     workers = known.direct_num_workers or available  # Beam's 0 also means every core
@@ -93,8 +94,6 @@ class WorkerLogs(logging.Filter):
     format, same ``--quiet``), Beam's start-up chatter is dropped, and anything else, a worker's or the job
     service's own, is kept from WARNING up, a worker's unwrapped."""
 
-    _OURS = ("pipelines", "filters", "dedup", "synth", "schemas")
-
     def filter(self, record: logging.LogRecord) -> bool:
         if not (isinstance(record.msg, str) and record.msg.startswith("Worker: ") and record.args):
             return record.levelno >= logging.WARNING
@@ -105,7 +104,7 @@ class WorkerLogs(logging.Filter):
         if any(noise in message for noise in _NOISE):
             return False
         package = _package_of(location)
-        if package in self._OURS:
+        if package in PROJECT_PACKAGES:
             logging.getLogger(package).log(record.levelno, "%s", message)
             return False
         record.msg, record.args = "worker: %s", (f"{message}\n{trace}" if trace else message,)

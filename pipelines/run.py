@@ -180,12 +180,12 @@ def _plan_near_index(path: str | None, recipe, inputs: list[str], output: str):
 
 
 def _configure_logging(quiet: bool) -> None:
-    from pipelines.local_runner import JOB_SERVICE_LOGGER, WorkerLogs, quiet_beam
+    from pipelines.local_runner import JOB_SERVICE_LOGGER, PROJECT_PACKAGES, WorkerLogs, quiet_beam
 
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     handler.set_name("webcurate")
-    for name in ("pipelines", "filters", "dedup", "synth", "schemas"):
+    for name in PROJECT_PACKAGES:
         logger = logging.getLogger(name)
         logger.setLevel(logging.WARNING if quiet else logging.INFO)
         logger.handlers = [h for h in logger.handlers if h.get_name() != "webcurate"] + [handler]
