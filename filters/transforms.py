@@ -166,8 +166,7 @@ class _Select(beam.DoFn):
 
         cfg = self.config
         ppl = doc["scores"]["perplexity"]["perplexity"]
-        cutoffs = cfg.bucket_cutoffs or tuple(quantile_of(p / 100) for p in cfg.bucket_percentiles)
-        doc = dict(doc, ccnet_bucket=ccnet_bucket(ppl, cutoffs))
+        doc = dict(doc, ccnet_bucket=ccnet_bucket(ppl, cfg.cutoffs(quantile_of)))
         if doc.get("decision") == "dedup:exact":  # an annotated copy: bucketed, already decided
             yield doc
             return

@@ -39,7 +39,8 @@ def sdist_files(tmp_path_factory) -> list[str]:
 
 
 def test_workers_get_the_models_recipes_and_prompts(sdist_files):
-    for name in ("filters/models/lid.176.ftz", "filters/models/quality_en.ftz", "filters/models/kenlm_en_wiki.binary",
+    for name in ("filters/models/lid.176.ftz", "filters/models/quality_en.ftz", "filters/models/wiki_en.arpa.bin",
+                 "filters/models/wiki_en.sp.model",
                  "pipelines/recipes/default.yaml", "synth/prompts/rewrite_v1.txt", "pipelines/registry.py",
                  "schemas/outcomes.py"):
         assert name in sdist_files

@@ -105,6 +105,26 @@ def test_perplexity_select_buckets_by_corpus_percentiles_and_keeps_the_band():
         assert_that(out[ERRORS], equal_to([]), label="errors")
 
 
+@pytest.mark.parametrize("cutoffs, expected", [
+    ("en", {"head": 3, "middle": 2, "tail": 2}),         # CCNet's published English cut-offs: 340 / 520
+    ((100.0, 1000.0), {"head": 1, "middle": 5, "tail": 1}),  # absolute cut-offs, whatever the corpus
+])
+def test_perplexity_select_buckets_by_fixed_cutoffs(cutoffs, expected):
+    docs = [_scored(i, p) for i, p in enumerate((12.0, 200.0, 339.9, 340.0, 519.9, 520.0, 5000.0))]
+    with BeamTestPipeline(runner="DirectRunner") as p:
+        out = p | beam.Create(docs) | PerplexitySelect(PerplexityConfig(bucket_cutoffs=cutoffs), annotate_only=False)
+        assert_that(out[DOCS] | beam.Map(lambda d: d["ccnet_bucket"]) | beam.combiners.Count.PerElement(),
+                    equal_to(list(expected.items())))
+
+
+def test_published_cutoffs_need_a_language_ccnet_covered_and_its_percentiles():
+    with pytest.raises(ValueError, match="no cut-offs for 'xx'"):
+        PerplexityConfig(bucket_cutoffs="xx")
+    with pytest.raises(ValueError, match="30th and 60th"):
+        PerplexityConfig(bucket_cutoffs="en", bucket_percentiles=(25.0, 50.0))
+    assert PerplexityConfig(bucket_cutoffs="de").cutoffs(None) == (370.0, 590.0)
+
+
 def test_perplexity_select_leaves_decided_documents_alone_in_annotate_mode():
     docs = [_scored(i, 10.0 + i) for i in range(10)] + [_scored(99, 5.0, decision="c4:curly_bracket")]
 

@@ -31,9 +31,9 @@ from schemas import SCHEMA_VERSION
 #: The hash of the shipped default recipe, changed on purpose only: 63b8e293c36e1c52 until the stages of
 #: issue 13 (URL filter, decontamination section, PII step) joined it, 1d83af6b3da6a45f until the tokenize
 #: section did (issue 14), d7dd257ce8e79c16 until it got ``eos`` (token shards, issue 14), c075cce840337b26
-#: until extraction took title and date the light way (issue 15); moving the sections into their packages
-#: (issue 12) kept it.
-DEFAULT_RECIPE_HASH = "387c89406ae51efb"
+#: until extraction took title and date the light way (issue 15), 387c89406ae51efb until perplexity named its
+#: SentencePiece model (CCNet's pair, issue 16); moving the sections into their packages (issue 12) kept it.
+DEFAULT_RECIPE_HASH = "5654e1fbe56cddae"
 
 #: The ``scores`` struct of each schema version, as ``stage.score`` in column order: a stage that adds,
 #: drops or moves a score changes the Parquet schema, so it bumps ``SCHEMA_VERSION`` and adds a line here.
