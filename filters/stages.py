@@ -182,7 +182,19 @@ def decontamination_scorer(cfg) -> Scoring:
 
 
 def quality_scorer(cfg) -> Scoring:
-    """fastText P(high quality), predicted for the whole batch in one call."""
+    """P(high quality) for the whole batch in one call: fastText, or the neural head over a small LM's states."""
+    if cfg.backend == "neural":
+        from filters.neural_quality import load_model as load_neural
+        from filters.neural_quality import predict_batch as predict_neural
+
+        neural = load_neural(cfg.model, cfg.encoder)
+        lock = threading.Lock()  # as for the neural perplexity: one tokenizer and forward pass at a time
+
+        def score(docs: list[dict]) -> list[dict[str, float]]:
+            with lock:
+                return [{"score": p} for p in predict_neural(neural, [d["text"] or "" for d in docs])]
+
+        return Scoring(score)
     from filters.quality import load_model, predict_batch
 
     model = load_model(cfg.model)
