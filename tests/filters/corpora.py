@@ -1,6 +1,6 @@
 """Readers of the shared text corpora the quality model is trained and tested on (``../shared/data/quality``):
 WikiExtractor article files and the NLTK speeches. Used by ``tests/filters/test_quality.py`` and by
-``bench/build_quality_model.py``, which rebuilds the shipped model."""
+``bench/build_quality_model.py``, which builds the reference-prose model (the default until issue 16)."""
 
 from __future__ import annotations
 

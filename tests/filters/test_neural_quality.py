@@ -76,7 +76,11 @@ def test_the_head_is_a_standardized_logistic_regression_and_round_trips(tmp_path
     assert len(cv["roc_auc_per_fold"]) == 4 and cv["roc_auc_mean"] > 0.95
 
 
-def test_train_and_score_fineweb_edu_labels(lm, labelled, local_lm, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def edu_head(labelled, local_lm, tmp_path_factory):
+    """A head trained by the command on the 40 labelled documents (the cached features reused on a rerun)."""
+    pytest.importorskip("sklearn")
+    tmp_path = tmp_path_factory.mktemp("edu")
     labels = tmp_path / "labels.jsonl.gz"
     with gzip.open(labels, "wt", encoding="utf-8") as handle:
         for row in labelled:
@@ -84,12 +88,36 @@ def test_train_and_score_fineweb_edu_labels(lm, labelled, local_lm, tmp_path, ca
     head_path, cache = tmp_path / "edu.npz", tmp_path / "features.npz"
     args = ["--labels", str(labels), "--threshold", "3", "--cv", "4", "--encoder", str(local_lm),
             "--features", str(cache), "--device", "cpu", "--out", str(head_path)]
-    assert TNQ.main(args) == 0
-    stats = json.loads(capsys.readouterr().out)
+    first = _run(args)
+    again = _run(args)  # the features come from the cache the second time
+    return head_path, first, again
+
+
+def _rows(path) -> list[dict]:
+    rows = []
+    for line in gzip.open(path, "rt", encoding="utf-8"):
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # the fixture's deliberately malformed line
+    return rows
+
+
+def _run(args: list[str]) -> dict:
+    import contextlib
+    import io
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert TNQ.main(args) == 0
+    return json.loads(out.getvalue())
+
+
+def test_train_and_score_fineweb_edu_labels(lm, labelled, local_lm, edu_head, tmp_path):
+    head_path, stats, again = edu_head
     assert stats["documents"] == 40 and stats["positives"] == 20 and stats["features"] == 2 * 576
     assert stats["cv"]["roc_auc_mean"] > 0.75, stats["cv"]  # 40 documents: a coarse check (BENCHMARKS: 1,000)
-    assert TNQ.main(args) == 0  # the features come from the cache the second time
-    assert json.loads(capsys.readouterr().out)["embed_seconds"] < stats["embed_seconds"]
+    assert again["embed_seconds"] < stats["embed_seconds"] and again["cv"] == stats["cv"]
 
     model = NQ.NeuralQuality(lm, NQ.QualityHead.load(head_path))
     scores = NQ.predict_batch(model, [r["text"] for r in labelled])
@@ -123,3 +151,21 @@ def test_the_neural_backend_fails_fast_without_a_head(tmp_path):
         QualityConfig(encoder="m.gguf")
     with pytest.raises(FileNotFoundError, match="train_neural_quality"):
         NQ.load_model(tmp_path / "missing.npz")
+
+
+def test_a_teacher_distils_into_fasttext(edu_head, local_lm, labelled, data_dir, tmp_path, capsys):
+    from filters import quality, train_quality as tq
+
+    head_path, _, _ = edu_head
+    pool = tmp_path / "pool.jsonl"
+    web = [row["text"] for row in _rows(data_dir / "mini.jsonl.gz") if row.get("text")]
+    pool.write_text("".join(json.dumps({"text": t}) + "\n" for t in web + [r["text"] for r in labelled]))
+    out, cache = tmp_path / "student.bin", tmp_path / "pool_features.npz"
+    assert tq.main(["--teacher", str(head_path), "--teacher_encoder", str(local_lm), "--pool", str(pool),
+                    "--teacher_features", str(cache), "--rounds", "1", "--valid_fraction", "0.2",
+                    "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "round 1" in printed and cache.exists()  # UltraClean's round drew from the pool's middle
+    student = quality.load_model(out)
+    scores = quality.predict_batch(student, [r["text"] for r in labelled])
+    assert all(0.0 <= s <= 1.0 for s in scores)

@@ -22,22 +22,27 @@ from hypothesis import given, settings, strategies as st
 
 from filters import quality, train_quality as tq
 
-CLEAN_PROSE = [
-    "Accrington is a town in the Hyndburn borough of Lancashire, England. It lies about 4 mi east of Blackburn, "
-    "6 mi west of Burnley, 13 mi east of Preston, 20 mi north of Manchester city centre and is situated on the "
-    "mostly culverted River Hyndburn.",
+# Explanatory, textbook-like prose (FineWeb-Edu's "educational"): two Wikipedia leads and three passages
+# written for these tests. The shipped model is distilled from a classifier of educational value.
+EDUCATIONAL = [
     "Arithmetic or arithmetics (from the Greek ἀριθμός \"arithmos\", \"number\") is the oldest and most elementary "
     "branch of mathematics. It consists of the study of numbers, especially the properties of the traditional "
     "operations between them — addition, subtraction, multiplication and division.",
     "In analytic geometry, an asymptote of a curve is a line such that the distance between the curve and the "
     "line approaches zero as they tend to infinity. Some sources include the requirement that the curve may not "
     "cross the line infinitely often, but this is unusual for modern authors.",
-    "Aldebaran (α Tau, α Tauri, Alpha Tauri) is an orange giant star located about 65 light years away in the "
-    "zodiac constellation of Taurus. With an average apparent magnitude of 0.87 it is the brightest star in the "
-    "constellation and is one of the brightest stars in the nighttime sky.",
-    "Four score and seven years ago our fathers brought forth on this continent, a new nation, conceived in "
-    "Liberty, and dedicated to the proposition that all men are created equal. Now we are engaged in a great "
-    "civil war, testing whether that nation, or any nation so conceived and so dedicated, can long endure.",
+    "Photosynthesis is the process by which green plants, algae and some bacteria turn light energy into chemical "
+    "energy. In the chloroplasts, chlorophyll absorbs light, which drives the splitting of water into oxygen, "
+    "protons and electrons. The energy captured is then used in the Calvin cycle to fix carbon dioxide from the "
+    "air into sugars such as glucose, which the plant uses for growth and stores as starch.",
+    "To find the area of a triangle, multiply the length of its base by its height and divide the result by two. "
+    "For example, a triangle with a base of 6 centimetres and a height of 4 centimetres has an area of 12 square "
+    "centimetres. The height must be measured at a right angle to the base, which is why in an obtuse triangle "
+    "it can fall outside the triangle itself.",
+    "The water cycle describes how water moves between the oceans, the atmosphere and the land. Heat from the sun "
+    "evaporates water from seas and lakes; the vapour rises, cools and condenses into clouds, and falls back as "
+    "rain or snow. Some of it runs off into rivers, some soaks into the ground to recharge aquifers, and plants "
+    "return more to the air through transpiration.",
 ]
 # Product and listing pages of tests/data/mini.jsonl.gz: prices, SKUs, filters, item counts.
 LISTING_URLS = (
@@ -107,7 +112,7 @@ def test_load_model_copies_a_filesystems_path_to_local_disk(monkeypatch):
     monkeypatch.setattr(FileSystems, "open", staticmethod(fake_open))
     model = quality.load_model("gs://bucket/models/quality_en.ftz")
     assert opened == ["gs://bucket/models/quality_en.ftz"]
-    assert quality.predict_batch(model, CLEAN_PROSE[:1]) == quality.predict_batch(quality.load_model(), CLEAN_PROSE[:1])
+    assert quality.predict_batch(model, EDUCATIONAL[:1]) == quality.predict_batch(quality.load_model(), EDUCATIONAL[:1])
 
 
 def test_load_model_rejects_a_model_of_another_task():
@@ -117,25 +122,25 @@ def test_load_model_rejects_a_model_of_another_task():
         quality.load_model(default_model_path())
 
 
-def test_clean_prose_outscores_product_listings(model, web_rows):
+def test_educational_prose_outscores_product_listings(model, web_rows):
     listings = [row["text"] for row in web_rows if row["url"].startswith(LISTING_URLS)]
     assert len(listings) == len(LISTING_URLS)
-    clean = quality.predict_batch(model, CLEAN_PROSE)
+    clean = quality.predict_batch(model, EDUCATIONAL)
     web = quality.predict_batch(model, listings)
-    assert statistics.mean(clean) > 0.8 and min(clean) > 0.5
-    assert statistics.mean(web) < 0.2 and max(web) < 0.5
+    assert statistics.mean(clean) > 0.8 and min(clean) > 0.7
+    assert statistics.mean(web) < 0.3 and max(web) < min(clean)  # every listing ranks below every lesson
     # and over all 20 real web documents of the fixture, not only the listings
-    assert statistics.mean(quality.predict_batch(model, [row["text"] for row in web_rows])) < 0.3
+    assert statistics.mean(quality.predict_batch(model, [row["text"] for row in web_rows])) < 0.4
 
 
 def test_predict_batch_matches_single_predictions_and_the_predict_only_path(model, web_rows, monkeypatch):
-    texts = CLEAN_PROSE + ["", "   \n "] + [row["text"] for row in web_rows[:5]]
+    texts = EDUCATIONAL + ["", "   \n "] + [row["text"] for row in web_rows[:5]]
     batch = quality.predict_batch(model, texts)
     assert len(batch) == len(texts) and all(0.0 <= s <= 1.0 for s in batch)
-    assert batch[len(CLEAN_PROSE)] == batch[len(CLEAN_PROSE) + 1] == 0.0  # nothing to judge
+    assert batch[len(EDUCATIONAL)] == batch[len(EDUCATIONAL) + 1] == 0.0  # nothing to judge
     one_by_one = [quality.predict_batch(model, [t])[0] for t in texts]
     assert batch == pytest.approx(one_by_one, abs=1e-6)
-    labels, probs = model.predict(quality.preprocess(CLEAN_PROSE[0]), k=2)
+    labels, probs = model.predict(quality.preprocess(EDUCATIONAL[0]), k=2)
     assert batch[0] == pytest.approx(min(1.0, dict(zip(labels, probs))[quality.LABEL_HQ]), abs=1e-6)
     # the per-line fallback used when the predict-only fastText build owns the module
     monkeypatch.setattr(quality, "_has_batched_probabilities", lambda: False)
@@ -171,14 +176,34 @@ def test_chunks_and_balanced_examples():
     assert examples == tq.training_examples(docs, chunk_words=50, seed=1)
 
 
+def test_teacher_seeds_are_the_ranks_extremes():
+    pool = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]
+    scores = [0.9, 0.1, 0.5, 0.95, 0.2, 0.5, 0.7, 0.05, 0.3, 0.6]
+    positives, negatives, rest = tq.teacher_seeds(pool, scores, positive=0.2, negative=0.3)
+    assert positives == ["d", "a"] and negatives == ["e", "b", "h"]  # the top 20% and the bottom 30%
+    assert sorted(positives + negatives + rest) == pool
+    assert rest == ["g", "j", "c", "f", "i"]  # ties (c, f at 0.5) in pool order
+    with pytest.raises(ValueError, match="at most 1"):
+        tq.teacher_seeds(pool, scores, positive=0.6, negative=0.5)
+
+
+def test_cli_needs_seed_files_or_a_teacher_and_its_pool(tmp_path):
+    with pytest.raises(SystemExit, match="--teacher and --pool"):
+        tq.main(["--positive", "p.txt", "--out", str(tmp_path / "q.bin")])
+    with pytest.raises(SystemExit, match="--pool"):
+        tq.main(["--teacher", "edu.npz", "--out", str(tmp_path / "q.bin")])
+
+
 def test_refine_labels_pool_extremes_with_the_model(model, web_rows):
-    pool = [row["text"] for row in web_rows] + CLEAN_PROSE
+    pool = [row["text"] for row in web_rows] + EDUCATIONAL
     labelled, rest = tq.refine(model, [quality.preprocess(t) for t in pool], per_side=3)
     positives = [line for y, line in labelled if y]
     negatives = [line for y, line in labelled if not y]
     assert len(positives) == len(negatives) == 3 and len(rest) == len(pool) - 6
-    assert set(positives) <= {quality.preprocess(t) for t in CLEAN_PROSE}
-    assert not set(negatives) & {quality.preprocess(t) for t in CLEAN_PROSE}
+    ranked = sorted(pool, key=lambda t: quality.predict_batch(model, [t])[0])
+    assert set(positives) == {quality.preprocess(t) for t in ranked[-3:]}  # the model's top three ...
+    assert set(negatives) == {quality.preprocess(t) for t in ranked[:3]}  # ... and its bottom three
+    assert set(positives) & {quality.preprocess(t) for t in EDUCATIONAL}
 
 
 # ------------------------------------------------------------------------------------------ inputs, CLI
@@ -265,5 +290,5 @@ def test_cli_trains_from_all_three_formats_with_refinement_and_quantizes(real_se
     assert added and int(added.group(1)) == int(added.group(2)) > 0, printed
     assert "round 1 (" in printed and "quantized:" in printed
     model = quality.load_model(out)
-    clean, web = quality.predict_batch(model, CLEAN_PROSE), quality.predict_batch(model, negatives[:100])
+    clean, web = quality.predict_batch(model, EDUCATIONAL), quality.predict_batch(model, negatives[:100])
     assert statistics.mean(clean) > statistics.mean(web) + 0.3
