@@ -6,7 +6,9 @@ LLM-annotation-trained BERT classifier (FineWeb-Edu) and at a tiny fraction of t
 document takes well under a millisecond on one core, so the score can run on every document of a crawl.
 
 The score is P(high quality) in [0, 1]: the probability fastText gives the ``__label__hq`` class. The
-paper keeps documents at 0.5; the threshold lives in the recipe, like every other rule.
+paper keeps documents at 0.5; the threshold lives in the recipe, like every other rule. The shipped
+model's "high quality" is educational value: it is distilled from a neural head trained on FineWeb-Edu's
+labels (``filters/neural_quality.py``, ``train_quality --teacher``; filters/models/README.md).
 
 Preprocessing follows the paper (remove redundant blank lines and whitespace, strip diacritics,
 lowercase) with one deliberate difference: UltraClean tokenizes with the DeepSeek-V2 BPE tokenizer
