@@ -43,8 +43,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from filters import quality, train_quality as tq  # noqa: E402
 from filters.neural_perplexity import default_model_path  # noqa: E402
-from filters.neural_quality import LAYERS, MAX_TOKENS, embed  # noqa: E402
-from filters.train_neural_quality import cached_features, fit, read_scored  # noqa: E402
+from filters.train_neural_quality import cached_features, embedder, fit, read_scored  # noqa: E402
 
 LABELS = "quality/fineweb-edu-llama3-labels/llama3_annotations_1000.jsonl.gz"
 CACHE = ROOT / "bench" / "out" / "cache"
@@ -119,15 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     encoder = default_model_path()
-    lm = None
-
-    def embed_fn(batch: list[str]) -> np.ndarray:
-        nonlocal lm
-        from filters.neural_perplexity import load_model
-
-        lm = lm or load_model(encoder, max_tokens=MAX_TOKENS)
-        return embed(lm, batch, LAYERS, MAX_TOKENS)
-
+    embed_fn = embedder(encoder)
     texts, scores = read_scored(str(args.shared / LABELS), "scores.score")
     labels = np.array([int(s >= 3) for s in scores])
     features = cached_features(texts, encoder, CACHE / "fineweb_edu_smollm2_features.npz", embed_fn)

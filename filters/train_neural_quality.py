@@ -80,6 +80,22 @@ def cross_validate(features: np.ndarray, labels: np.ndarray, folds: int, c: floa
             "roc_auc_pooled": round(float(roc_auc_score(labels, pooled)), 4)}
 
 
+def embedder(encoder: Path, device: str | None = None, batch_size: int = 16):
+    """``texts -> features`` with ``encoder``'s states (``neural_quality.embed``), loading the LM on first
+    use only: a cache hit in :func:`cached_features` never pays the ~20 s load."""
+    lm = None
+
+    def embed_texts(texts: list[str]) -> np.ndarray:
+        nonlocal lm
+        if lm is None:
+            from filters.neural_perplexity import load_model
+
+            lm = load_model(encoder, device=device, max_tokens=MAX_TOKENS)
+        return embed(lm, texts, LAYERS, MAX_TOKENS, batch_size)
+
+    return embed_texts
+
+
 def cached_features(texts: list[str], encoder: Path, cache: Path | None, embed_fn) -> np.ndarray:
     """``embed_fn(texts)``, or the cached matrix when ``cache`` holds one for these texts and this encoder."""
     key = hashlib.sha256(json.dumps([encoder.name, LAYERS, MAX_TOKENS, texts]).encode()).hexdigest()
@@ -131,18 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         if len(set(labels.tolist())) < 2:
             raise ValueError("the labels have one class only: nothing to separate")
         from filters.neural_perplexity import default_model_path
-        from filters.neural_perplexity import load_model as load_lm
 
         encoder = Path(args.encoder or default_model_path())
         started = time.monotonic()
-        lm = None
-
-        def embed_fn(batch: list[str]) -> np.ndarray:
-            nonlocal lm
-            lm = lm or load_lm(encoder, device=args.device, max_tokens=MAX_TOKENS)
-            return embed(lm, batch, LAYERS, MAX_TOKENS, args.batch_size)
-
-        features = cached_features(texts, encoder, args.features, embed_fn)
+        features = cached_features(texts, encoder, args.features, embedder(encoder, args.device, args.batch_size))
         embed_s = time.monotonic() - started
         stats: dict = {"documents": len(texts), "positives": int(labels.sum()), "label": label,
                        "embed_seconds": round(embed_s, 1), "features": int(features.shape[1])}
