@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
 from apache_beam.metrics import Metrics
 
 from dedup.config import ExactDedupConfig, NearDedupConfig
@@ -324,3 +325,48 @@ def _commit(index, entries):
     from dedup.cross_run import commit
 
     return commit(index, entries)
+
+
+#: The keys an annotate-only run stores for every document with text (``dedup_keys/``), so that
+#: ``pipelines.redecide`` can redo both dedup stages over any other set of survivors: the keys are of the
+#: text dedup saw, before the PII step replaced anything in the text that is written.
+KEYS_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("text_key", pa.string()),
+                         pa.field("band_keys", pa.list_(pa.uint64()))])
+
+
+class DedupKeys(beam.PTransform):
+    """Documents as they reach dedup → one KEYS_SCHEMA row each (those with text): the exact-dedup text key,
+    and the near-dedup band keys under ``near``'s parameters (null when near dedup is off)."""
+
+    def __init__(self, near: NearDedupConfig | None):
+        super().__init__()
+        self.near = near
+
+    def expand(self, docs):
+        return (
+            docs
+            | "WithText" >> beam.Filter(lambda d: bool(d.get("text")))
+            | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=256)
+            | "Keys" >> beam.ParDo(_Keys(self.near))
+        )
+
+
+class _Keys(beam.DoFn):
+    def __init__(self, near: NearDedupConfig | None):
+        self.near = near
+        self.params = None
+
+    def setup(self):
+        self.params = self.near.lsh_params() if self.near is not None else None
+
+    def process(self, batch: list[dict]):
+        from dedup.lshbloom import band_keys
+        from dedup.minhash import signatures
+
+        texts = [d["text"] for d in batch]
+        bands = [None] * len(batch)
+        if self.params is not None:
+            p = self.params
+            bands = band_keys(signatures(texts, p.num_perm, p.ngram, p.seed), p.bands, p.rows).tolist()
+        for doc, text, row in zip(batch, texts, bands):
+            yield {"id": doc["id"], "text_key": text_key(text), "band_keys": row}

@@ -10,7 +10,10 @@ import math
 import operator
 import re
 from dataclasses import dataclass
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
+
+if TYPE_CHECKING:
+    import numpy as np
 
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
@@ -44,6 +47,13 @@ class Rule:
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return True
         return _OPS[self.op](value, self.threshold)
+
+    def fails(self, values: "np.ndarray") -> "np.ndarray":
+        """``keeps`` on a whole column: True where a value is on the wrong side; NaN (unmeasured) abstains."""
+        import numpy as np
+
+        with np.errstate(invalid="ignore"):
+            return ~np.isnan(values) & ~_OPS[self.op](values, self.threshold)
 
     def __str__(self) -> str:
         return f"{self.score} {self.op} {self.threshold:g}"

@@ -101,9 +101,9 @@ LANGUAGE = StageSpec(
 # ------------------------------------------------------------------------------------------ heuristics
 
 
-def _heuristic(name: str, scores: tuple[str, ...], scorer: Callable[[Any], Any]) -> StageSpec:
+def _heuristic(name: str, scores: tuple[str, ...], scorer: Callable[[Any], Any], corrects_text: bool = False) -> StageSpec:
     return StageSpec(name=name, section=f"heuristics.{name}", config=HeuristicConfig, scores=scores,
-                     rules=RulesOf(name, scores), scorer=scorer, rules_in_card=True)
+                     rules=RulesOf(name, scores), scorer=scorer, rules_in_card=True, corrects_text=corrects_text)
 
 
 GOPHER_REPETITION = _heuristic(
@@ -123,6 +123,7 @@ C4 = _heuristic(
     "c4",
     ("lines_removed_frac", "words_removed_frac", "sentence_count", "lorem_ipsum", "curly_bracket", "bad_words"),
     c4_scorer,
+    corrects_text=True,
 )
 FINEWEB = _heuristic(
     "fineweb",
@@ -133,6 +134,7 @@ REFINEDWEB = _heuristic(
     "refinedweb",
     ("removed_word_frac", "lines_removed"),
     correcting(heuristics.refinedweb_lines),
+    corrects_text=True,
 )
 
 # ------------------------------------------------------------------------------------ decontamination
@@ -246,5 +248,5 @@ def _pii_card(cfg: PiiConfig, recipe: Any) -> str:
 #: that is written: annotate-only rows included), never a reason to drop unless a rule says so.
 PII = StageSpec(
     name="pii", section="pii", config=PiiConfig, scores=PII_SCORES, rules=RulesOf("pii", PII_SCORES),
-    scorer=pii_scorer, card_label="PII", card=_pii_card,
+    scorer=pii_scorer, card_label="PII", card=_pii_card, corrects_text=True,
 )

@@ -66,7 +66,22 @@ def rule_rows(recipe) -> list[str]:
     return rows
 
 
-def render_card(recipe, stats: dict, annotate_only: bool) -> str:
+def charts_section(images: list[str]) -> str:
+    """The report's main charts, as PNGs beside the card; report.html has them all, and examples."""
+    if not images:
+        return ""
+    pictures = "\n".join(f"![{path.rsplit('/', 1)[-1].removesuffix('.png')}]({path})" for path in images)
+    return f"""
+## Charts
+
+{pictures}
+
+`report.html` (one self-contained page) has every stage's score distributions with the recipe's
+thresholds, languages, CCNet buckets, duplicate cluster sizes and examples of what each rule dropped.
+"""
+
+
+def render_card(recipe, stats: dict, annotate_only: bool, images: list[str] = ()) -> str:
     rows = stats["output"]["rows"]
     synth = stats.get("synthetic")
     data = card_data(recipe, rows, synthetic=bool(synth))
@@ -109,7 +124,7 @@ Every record read ends in exactly one outcome: `read = kept + Σ dropped + Σ er
 ```
 {format_funnel(stats)}
 ```
-
+{charts_section(list(images))}
 ## Recipe
 
 | step | setting |

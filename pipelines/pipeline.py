@@ -22,12 +22,16 @@ from apache_beam.pvalue import AsList, AsSingleton
 from apache_beam.utils.shared import Shared
 
 from dedup.cross_run import IndexPlan
+from dedup.registry import EXACT_DEDUP, NEAR_DEDUP
+from dedup.transforms import KEYS_SCHEMA, DedupKeys
 from pipelines import card, stats, token_shards, write
+from pipelines.progress import ProgressPlan
 from pipelines.readers import TextColumns
 from pipelines.recipe import Recipe
 from pipelines.tokenize import TokenizeConfig
 from pipelines.transforms import LoadedTokenizer, Tokenize
 from pipelines.registry import DOCUMENT_SCHEMA, SYNTHETIC_SCHEMA, stage_transforms
+from pipelines.registry import label as stage_label
 from schemas import SCHEMA_VERSION, to_row, to_synthetic_row
 from schemas.files import file_size, join, write_text
 from schemas.outcomes import DOCS, DROPPED, ERRORS, SKIPPED, is_kept
@@ -45,6 +49,7 @@ class Job:
     near_index: IndexPlan | None = None  # --dedup_against: the persisted LSHBloom index this run extends
     spread_records: bool = True  # reshuffle raw records before extraction (see spread_records())
     tokenizer: dict | None = None  # name, kind and sha256 of the recipe's tokenizer (None: tokenize is off)
+    progress: ProgressPlan | None = None  # progress lines while reading and extracting (None: none)
 
 
 def spread_records(mode: str, runner: str, n_files: int, local_workers: int) -> bool:
@@ -74,8 +79,10 @@ class Stages:
         self.drops: list = []
         self.errors: list = []
         self.extra: dict[str, dict] = {}
+        self.inputs: dict[str, object] = {}  # the documents each step received, by label
 
     def then(self, label: str, transform) -> None:
+        self.inputs[label] = self.docs
         out = self.docs | label >> transform
         self.docs = out[DOCS]
         self.drops.append(out[DROPPED])
@@ -103,6 +110,14 @@ def build(p: beam.Pipeline, job: Job) -> None:
     final = flow.docs | "StampRecipe" >> beam.Map(lambda d, h: to_row(dict(d, recipe_hash=h)), recipe.hash)
 
     shard_infos = final | "Write" >> WriteShards(job.output, recipe.output, recipe.tokenize)
+    if job.annotate_only:
+        dedup_input = next((flow.inputs[stage_label(s)] for s in (EXACT_DEDUP, NEAR_DEDUP)
+                            if stage_label(s) in flow.inputs), None)
+        if dedup_input is not None:  # what pipelines.redecide needs to redo dedup over other survivors
+            near = recipe.dedup.near if recipe.dedup.near.enabled else None
+            key_files = (dedup_input | "DedupKeys" >> DedupKeys(near)
+                         | "WriteKeys" >> WriteKeys(job.output, recipe.output.target_shard_bytes))
+            shard_infos = (shard_infos, key_files) | "WithKeys" >> beam.Flatten()
     errors = flow.errors | "AllErrors" >> beam.Flatten()
     written_errors, synth_stats = errors, None
     if recipe.synth.enabled:
@@ -113,6 +128,12 @@ def build(p: beam.Pipeline, job: Job) -> None:
         written_errors = (errors, synthetic["errors"]) | "WithSynthErrors" >> beam.Flatten()
         synth_stats = synthetic["stats"]
     decided = (*flow.drops, final) | "Decided" >> beam.Flatten()
+    report = {}
+    if recipe.output.report:
+        from pipelines.report.summary import rules_of
+        from pipelines.report.transforms import Report
+
+        report = decided | "Report" >> Report(rules_of(recipe))
     outcomes = (
         decided | "DocOutcome" >> beam.Map(stats.outcome_of),
         errors | "ErrorOutcome" >> beam.Map(lambda e: (e["source"], stats.ERROR, e["reason"])),
@@ -127,6 +148,8 @@ def build(p: beam.Pipeline, job: Job) -> None:
             finalize, job=job, counts=AsList(counts), shards=AsList(shard_infos), errors=AsList(written_errors),
             index=AsList(index_summary) if index_summary is not None else [],
             synth=AsList(synth_stats) if synth_stats is not None else [],
+            summary=AsList(report["summary"]) if report else [],
+            clusters=AsList(report["clusters"]) if report else [],
         )
     )
 
@@ -196,6 +219,39 @@ class WriteShards(beam.PTransform):
         )
 
 
+class WriteKeys(beam.PTransform):
+    """Dedup key rows → ``dedup_keys/keys-*.parquet``: shard by id, rows sorted by id (deterministic, like
+    the data shards); emits one info dict per file (``kind: keys``)."""
+
+    def __init__(self, output: str, target_shard_bytes: int):
+        super().__init__()
+        self.output = output
+        self.target = target_shard_bytes
+
+    def expand(self, rows):
+        shards = (rows | "CountKeys" >> beam.combiners.Count.Globally()
+                  | "KeyShards" >> beam.Map(write.num_key_shards, self.target))
+        keyed = rows | "KeyByShard" >> beam.Map(lambda r, n: (write.shard_of(r["id"], n), r), AsSingleton(shards))
+        markers = shards | "Markers" >> beam.FlatMap(lambda n: [(i, None) for i in range(n)])
+        return (
+            (keyed, markers)
+            | "WithMarkers" >> beam.Flatten()
+            | "GroupByShard" >> beam.GroupByKey()
+            | "WriteShard" >> beam.Map(self._write, self.output, AsSingleton(shards))
+        )
+
+    @staticmethod
+    def _write(element, output: str, shards: int) -> dict:
+        import pyarrow as pa
+
+        index, rows = element
+        table = pa.Table.from_pylist(sorted((r for r in rows if r is not None), key=lambda r: r["id"]),
+                                     schema=KEYS_SCHEMA)
+        relative = write.keys_shard_path(index, shards)
+        size = write.write_parquet(join(output, relative), table, "zstd", 100_000)
+        return {"file": relative, "kind": "keys", "rows": table.num_rows, "bytes": size}
+
+
 class _WriteShard(beam.DoFn):
     _TOKENIZE_BATCH = 512  # documents encoded at a time into the token shards
 
@@ -217,7 +273,7 @@ class _WriteShard(beam.DoFn):
         index, rows = element
         table = write.rows_table((unpack(r) for r in rows if r is not None), self.schema)
         text_bytes = sum(len((t or "").encode("utf-8")) for t in table.column("text").to_pylist())
-        tokens = pc.sum(table.column("token_count")).as_py() or 0  # kept rows only: the others have none
+        tokens = pc.sum(write.kept_rows(table).column("token_count")).as_py() or 0  # annotate-only counts all
         content = write.content_digest(table)  # one serialization for every file this shard gives
         cfg = self.config
         primary = self.directory == write.DATA_DIR
@@ -246,10 +302,7 @@ class _WriteShard(beam.DoFn):
         shard without any has none: Megatron and OLMo-core cannot memory-map an empty file. Stamped with the
         whole shard's ``content`` digest, of which the kept texts are a function."""
         tokenizer = self.loaded.tokenizer
-        if "decision" in table.column_names:  # annotate-only rows carry every decision; trainers get the kept
-            decision = table.column("decision")
-            table = table.filter(pc.or_kleene(pc.is_null(decision), pc.equal(decision, "keep")))  # is_kept
-        texts = table.column("text").to_pylist()
+        texts = write.kept_rows(table).column("text").to_pylist()
         if not texts:
             return
         stems, stamps, infos = {}, {}, []
@@ -271,15 +324,17 @@ class _WriteShard(beam.DoFn):
 
 
 def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], index: list[dict],
-             synth: list[dict]) -> None:
+             synth: list[dict], summary: list[dict] = (), clusters: list[tuple] = ()) -> None:
     """Runs once, after every shard is written (and the near-dedup index committed): errors file,
-    stats.json, recipe.yaml, dataset card."""
+    stats.json, recipe.yaml, report.html and its PNGs (``summary``: the report's one summary, none when
+    ``output.report`` is off), dataset card."""
     output, recipe = job.output, job.recipe
     funnel = stats.build_stats(counts)
     files = sorted(shards, key=lambda s: s["file"])
     keep = {s["file"] for s in files} | {write.fingerprint_path(s["stem"]) for s in files if "stem" in s}
     tokens = [s for s in files if "format" in s]
-    files = [s for s in files if "format" not in s]
+    keys = [s for s in files if s.get("kind") == "keys"]
+    files = [s for s in files if "format" not in s and s.get("kind") != "keys"]
     synthetic = [s for s in files if s["file"].startswith(write.SYNTHETIC_DIR + "/")]
     shards = [s for s in files if s not in synthetic]
     parquet = [s for s in shards if s["file"].endswith(".parquet")]
@@ -297,6 +352,8 @@ def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], 
         funnel["output"]["token_shards"] = stats.token_shards(tokens, write.DATA_DIR, job.tokenizer)
     funnel["tokenizer"] = job.tokenizer
     funnel["annotate_only"] = job.annotate_only
+    if keys:
+        funnel["dedup_keys"] = {"rows": sum(k["rows"] for k in keys), "files": [k["file"] for k in keys]}
     if index:
         funnel["near_dedup_index"] = index[0]
     if synth:
@@ -313,10 +370,16 @@ def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], 
     funnel["schema_version"] = SCHEMA_VERSION
     if arrow:
         write.write_arrow_layout(output, [s["file"] for s in arrow], recipe.hash, recipe.description, DOCUMENT_SCHEMA)
+    images = []
+    if summary:
+        from pipelines.report import REPORT_FILE, clusters_of, write_report
+
+        images = write_report(output, funnel, summary[0], clusters_of(clusters), recipe, job.annotate_only)
+        keep |= {REPORT_FILE, *images}
     write.remove_stale(output, keep)
     write_text(join(output, "stats.json"), json.dumps(funnel, indent=2) + "\n")
     write_text(join(output, "recipe.yaml"), recipe.to_yaml())
-    write_text(join(output, "README.md"), card.render_card(recipe, funnel, job.annotate_only))
+    write_text(join(output, "README.md"), card.render_card(recipe, funnel, job.annotate_only, images))
 
 
 def read_stats(output: str) -> dict | None:

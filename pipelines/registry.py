@@ -29,23 +29,24 @@ from schemas.stage import StageSpec
 def _read(cfg: ReadConfig, job: Any):
     from pipelines.transforms import Read
 
-    return Read(job.input_format, job.columns, cfg, job.annotate_only, job.spread_records)
+    return Read(job.input_format, job.columns, cfg, job.annotate_only, job.spread_records, job.progress)
 
 
 def _extract(cfg: ExtractConfig, job: Any):
     from pipelines.transforms import ExtractText
 
-    return ExtractText(cfg, job.annotate_only)
+    return ExtractText(cfg, job.annotate_only, job.progress)
 
 
 def _tokenize(cfg: TokenizeConfig, job: Any):
     from pipelines.transforms import Tokenize
 
-    return Tokenize(cfg)
+    return Tokenize(cfg, job.annotate_only)
 
 
 def _tokenize_card(cfg: TokenizeConfig, recipe: Any) -> str:
-    return f"`token_count` of every kept document under `{cfg.tokenizer}` (text only: no BOS or EOS)"
+    return (f"`token_count` of every kept document (annotate-only: every document with text) under "
+            f"`{cfg.tokenizer}` (text only: no BOS or EOS)")
 
 
 def _extract_card(cfg: ExtractConfig, recipe: Any) -> str:

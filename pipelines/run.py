@@ -11,6 +11,7 @@ import argparse
 import logging
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import yaml
@@ -51,6 +52,8 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("--dedup_against", metavar="PATH",
                         help="near-dedup against the LSHBloom index of earlier runs at PATH (local or cloud) "
                         "and extend it with this run's documents; a new index is created if PATH has none")
+    parser.add_argument("--progress_every", type=float, default=10.0, metavar="SECONDS",
+                        help="log records read and extracted per input file, rates and an ETA this often (default 10)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress lines, only the summary")
     return parser.parse_known_args(argv)
 
@@ -79,16 +82,18 @@ def _sample_path() -> str:
         return str(SAMPLE)
 
 
-def _check_inputs(patterns: list[str]) -> int:
-    """Fail before starting a job on a glob that matches nothing: the commonest typo of all."""
+def _check_inputs(patterns: list[str]) -> tuple[int, int]:
+    """Fail before starting a job on a glob that matches nothing: the commonest typo of all. Returns the
+    number of files and their bytes (for the progress lines' ETA)."""
     from apache_beam.io.filesystems import FileSystems
 
-    total = 0
+    files, size = 0, 0
     for pattern, result in zip(patterns, FileSystems.match(patterns)):
         if not result.metadata_list:
             raise SystemExit(f"error: --input {pattern!r} matches no file; check the path or quote the glob")
-        total += len(result.metadata_list)
-    return total
+        files += len(result.metadata_list)
+        size += sum(m.size_in_bytes for m in result.metadata_list)
+    return files, size
 
 
 def _check_stage_files(recipe) -> None:
@@ -218,6 +223,7 @@ def prepare(argv: list[str] | None = None, timings: dict[str, float] | None = No
 
     import apache_beam as beam
 
+    from pipelines.progress import ProgressPlan
     from pipelines.readers import TextColumns
     from pipelines.pipeline import Job, build
     from pipelines.recipe import load_recipe
@@ -230,7 +236,7 @@ def prepare(argv: list[str] | None = None, timings: dict[str, float] | None = No
     recipe = load_recipe(args.recipe, overrides)
     _check_stage_files(recipe)
     inputs = [glob for group in args.input for glob in group] if args.input else [_sample_path()]
-    n_files = _check_inputs(inputs)
+    n_files, n_bytes = _check_inputs(inputs)
     options = _beam_options(beam_args)
     output = args.output.rstrip("/") or "/"
     _warn_local_paths_on_remote_runner(options, inputs + [output] + ([args.dedup_against] if args.dedup_against else []))
@@ -245,6 +251,7 @@ def prepare(argv: list[str] | None = None, timings: dict[str, float] | None = No
         near_index=near_index,
         spread_records=_spread(args.spread_records, options, n_files),
         tokenizer=_tokenizer(recipe),
+        progress=ProgressPlan(uuid.uuid4().hex, None if args.quiet else args.progress_every, n_files, n_bytes),
     )
     took("checks")  # recipe, inputs, stage files, tokenizer
     print(f"recipe {recipe.name} ({recipe.hash}) on {n_files} file(s) → {job.output}"
@@ -259,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     begun = time.monotonic()
     from apache_beam.runners.runner import PipelineState
 
+    from pipelines import progress
     from pipelines.pipeline import read_stats
     from pipelines.recipe import RecipeError
     from pipelines.stats import format_funnel
@@ -273,10 +281,13 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started = time.monotonic()
     startup = started - begun
-    result = pipeline.run()
-    # The state wait_until_finish returns, not result.state: a --dry_run result claims DONE but
-    # returns None here, and must not go looking for outputs it never wrote.
-    state = result.wait_until_finish() if result is not None else None
+    try:
+        result = pipeline.run()
+        # The state wait_until_finish returns, not result.state: a --dry_run result claims DONE but
+        # returns None here, and must not go looking for outputs it never wrote.
+        state = result.wait_until_finish() if result is not None else None
+    finally:
+        progress.stop(job.progress.run_id)
     elapsed = time.monotonic() - started
     if state != PipelineState.DONE:
         print(f"job state {state} after {elapsed:.0f} s; results will be in {job.output}", file=sys.stderr)
@@ -289,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
     out = funnel["output"]
     tokens = "".join(f", {s['folder']}/ ({s['tokens']:,} tokens)" for s in out.get("token_shards", {}).values())
     print(f"wrote {out['rows']:,} documents in {len(out['shards'])} file(s) to {job.output}/ "
-          f"(data/, README.md, stats.json, recipe.yaml, errors/{tokens})")
+          f"(data/, README.md{', report.html' if job.recipe.output.report else ''}, stats.json, recipe.yaml, errors/{tokens})")
     if funnel["identity_problems"]:
         print("error: the funnel does not balance: " + "; ".join(funnel["identity_problems"]), file=sys.stderr)
         return 1

@@ -23,6 +23,7 @@ from typing import Iterable, Literal
 import xxhash
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field, field_validator
 from apache_beam.io.filesystem import CompressionTypes
@@ -37,6 +38,8 @@ DATA_DIR = "data"
 SYNTHETIC_DIR = "synthetic"  # the ``synthetic`` config: MAGA rewrites (synth/), same layout as data/
 ARROW_DIR = "arrow"
 ERRORS_DIR = "errors"
+KEYS_DIR = "dedup_keys"  # annotate-only runs: the dedup keys of every document with text (pipelines.redecide)
+_KEY_ROW_BYTES = 160  # id, text key and nine band keys of one row, roughly
 SPLIT = "train"
 _ROW_OVERHEAD_BYTES = 512  # ids, url, metadata and scores of one row, roughly
 
@@ -47,6 +50,8 @@ class OutputConfig(StrictConfig):
     (``pipelines/token_shards.py``)."""
 
     formats: list[Literal["parquet", "arrow", "megatron", "nanotron"]] = ["parquet"]
+    #: report.html (funnel, distributions, examples) and the card's charts (pipelines/report)
+    report: bool = True
     target_shard_bytes: int = Field(256 * 1024 * 1024, gt=0)
     compression: Literal["zstd", "snappy", "gzip", "none"] = "zstd"
     row_group_rows: int = Field(2000, gt=0)
@@ -81,6 +86,14 @@ def parquet_shard_path(index: int, shards: int, directory: str = DATA_DIR) -> st
     return f"{directory}/{SPLIT}-{index:05d}-of-{shards:05d}.parquet"
 
 
+def keys_shard_path(index: int, shards: int) -> str:
+    return f"{KEYS_DIR}/keys-{index:05d}-of-{shards:05d}.parquet"
+
+
+def num_key_shards(rows: int, target_shard_bytes: int) -> int:
+    return num_shards(rows * _KEY_ROW_BYTES, target_shard_bytes)
+
+
 def arrow_shard_path(index: int, shards: int) -> str:
     return f"{ARROW_DIR}/data-{index:05d}-of-{shards:05d}.arrow"
 
@@ -88,8 +101,25 @@ def arrow_shard_path(index: int, shards: int) -> str:
 FINGERPRINT_KEY = b"webcurate.fingerprint"
 
 
+def _canonical(array: pa.Array) -> pa.Array:
+    """The same values without the validity bitmap of an array that holds no null: Arrow allocates one or
+    not depending on how the array was made (from Python objects, from a Parquet file)."""
+    if array.null_count == 0 and array.buffers()[0] is not None and pa.types.is_primitive(array.type):
+        return pa.Array.from_buffers(array.type, len(array), [None, *array.buffers()[1:]], 0, array.offset)
+    return array
+
+
 def content_digest(table: pa.Table) -> xxhash.xxh3_128:
-    """xxh3-128 over a table's Arrow IPC bytes: hashed once per shard, then ``fingerprint`` per file."""
+    """xxh3-128 over a table's Arrow IPC bytes, in a canonical form, so the same rows give the same digest
+    however the table was built (the pipeline builds shards from Python rows, pipelines.redecide from the
+    Parquet of an earlier run): one record batch, structs flattened into their fields (a field under a null
+    struct is null, whatever value a builder left there), no validity bitmap where there is no null. Hashed
+    once per shard, then ``fingerprint`` per file."""
+    while any(pa.types.is_struct(f.type) for f in table.schema):
+        table = table.flatten()
+    table = table.combine_chunks()
+    columns = [pa.chunked_array([_canonical(c) for c in column.chunks], column.type) for column in table.columns]
+    table = pa.Table.from_arrays(columns, schema=table.schema)
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)
@@ -121,6 +151,14 @@ def existing_fingerprint(path: str) -> str | None:
         return None  # a foreign or damaged file: rewrite it
     value = (schema.metadata or {}).get(FINGERPRINT_KEY)
     return value.decode() if value else None
+
+
+def kept_rows(table: pa.Table) -> pa.Table:
+    """The rows a trainer gets: all of a filtered shard; of an annotate-only shard, those decided ``keep``."""
+    if "decision" not in table.column_names:
+        return table
+    decision = table.column("decision")
+    return table.filter(pc.or_kleene(pc.is_null(decision), pc.equal(decision, "keep")))
 
 
 def rows_table(docs: Iterable[dict], schema: pa.Schema) -> pa.Table:
@@ -236,10 +274,12 @@ def write_arrow_layout(output: str, shards: list[str], fingerprint: str, descrip
 
 def remove_stale(output: str, keep: set[str]) -> list[str]:
     """Delete what an earlier run left that this run did not write: shards of another shard count (token
-    shards of a format no longer asked for among them), and temporary files of a run killed mid-write."""
+    shards of a format no longer asked for among them), a report this run did not make, and temporary
+    files of a run killed mid-write."""
     stale = []
     patterns = [f"{DATA_DIR}/{SPLIT}-*.parquet", f"{SYNTHETIC_DIR}/{SPLIT}-*.parquet", f"{ARROW_DIR}/data-*.arrow",
-                f"{DATA_DIR}/.tmp-*", f"{SYNTHETIC_DIR}/.tmp-*", f"{ARROW_DIR}/.tmp-*", f"{ERRORS_DIR}/.tmp-*", ".tmp-*"]
+                f"{DATA_DIR}/.tmp-*", f"{SYNTHETIC_DIR}/.tmp-*", f"{ARROW_DIR}/.tmp-*", f"{ERRORS_DIR}/.tmp-*", ".tmp-*",
+                "report.html", "report/*.png", "report/.tmp-*", f"{KEYS_DIR}/*"]
     patterns += [f"{fmt}/{config}/{name}" for fmt in token_shards.TOKEN_FORMATS for config in (DATA_DIR, SYNTHETIC_DIR)
                  for name in (f"{SPLIT}-*", ".tmp-*")]
     for pattern in patterns:

@@ -44,7 +44,7 @@ COLUMNS: dict[str, tuple[pa.DataType | None, str]] = {
     "decision": (pa.string(), "'keep', or the first drop reason as 'stage:rule'."),
     "duplicate_of": (pa.string(), "For dedup drops: id of the copy that was kept."),
     "token_count": (pa.int64(), "Tokens of `text` under the recipe's tokenizer (the card names it), no BOS/EOS; "
-                                "null for documents not kept."),
+                                "null for documents not kept (an annotate-only run counts every document with text)."),
     "recipe_hash": (pa.string(), "sha256 prefix of the resolved recipe that produced this row."),
 }
 

@@ -4,8 +4,9 @@ Every stage routes its documents to the same three outputs (``DOCS``, ``DROPPED`
 adds ``SKIPPED``), so the pipeline can chain stages without knowing them and the funnel can count every
 record once. The rows built here are what travels on the side outputs:
 
-* a dropped document travels *light* (``light``): id, source, url, reason and the copy it duplicates;
-  enough to count it and say where it was, never its text;
+* a dropped document travels *light* (``light``): id, source, url, reason, the copy it duplicates, and
+  what the run report shows of it (its scores, language, length in words and the opening of its text);
+  never its whole text;
 * a record that could not be processed is an ``ERROR_SCHEMA`` row (``error_row``) naming the file, the
   position to look at, and the reason ``stage:kind``.
 """
@@ -19,6 +20,8 @@ DROPPED = "dropped"
 ERRORS = "errors"
 SKIPPED = "skipped"
 KEEP = "keep"
+#: Characters of a document's text that the run report shows (a dropped document carries no more).
+SNIPPET_CHARS = 300
 
 #: The Beam metrics namespace of every drop reason (``stage:rule``), whichever stage decided it.
 DROP_COUNTERS = "drop"
@@ -35,10 +38,19 @@ def to_score(doc: Mapping[str, Any], annotate_only: bool) -> bool:
     return is_kept(doc) or (annotate_only and doc.get("scores") is not None)
 
 
+def word_count(text: str) -> int:
+    """Whitespace-separated words: the length the run report shows."""
+    return len(text.split())
+
+
 def light(doc: Mapping[str, Any]) -> dict:
-    """What a dropped document still needs downstream: enough to count it and to say where it was."""
-    return {"id": doc["id"], "source": doc["source"], "url": doc.get("url"), "decision": doc["decision"],
-            "duplicate_of": doc.get("duplicate_of")}
+    """What a dropped document still needs downstream: enough to count it, to say where it was, and to show
+    it in the run report (``pipelines/report``)."""
+    text = doc.get("text")
+    return {"id": doc["id"], "source": doc["source"], "url": doc.get("url"), "decision": doc.get("decision"),
+            "duplicate_of": doc.get("duplicate_of"), "scores": doc.get("scores"), "language": doc.get("language"),
+            "ccnet_bucket": doc.get("ccnet_bucket"), "snippet": text[:SNIPPET_CHARS] if text else None,
+            "words": word_count(text) if text is not None else None}
 
 
 def error_row(source: str, position: object, reason: str, message: str, record_id: str = "", url: str = "") -> dict:

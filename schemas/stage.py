@@ -47,6 +47,9 @@ class StageSpec:
     card: CardText | None = None
     #: whether a stage with ``rules`` in its config shows them in the card's rule table.
     rules_in_card: bool = False
+    #: whether it changes the text it scores (C4's and RefinedWeb's line edits, PII): its settings decide
+    #: what the later stages see, so ``pipelines.redecide`` cannot switch it on or off from stored scores.
+    corrects_text: bool = False
 
     def __post_init__(self) -> None:
         if (self.scorer is None) == (self.transform is None):

