@@ -115,6 +115,26 @@ def _check_stage_files(recipe) -> None:
             raise SystemExit(f"error: {key}: {path} does not exist")
 
 
+def _check_synth(recipe, options) -> None:
+    """Stop a --synth run before it reads anything when its backend cannot run (a package or the model
+    missing, the server down): the synthesis step would otherwise fail after the whole crawl was processed.
+    A server checked from a launcher that Dataflow workers reach it and this machine may not: a warning."""
+    if not recipe.synth.enabled:
+        return
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    from synth.preflight import SynthUnavailable, check
+
+    try:
+        print(f"synth: {check(recipe.synth)}", file=sys.stderr)
+    except SynthUnavailable as err:
+        runner = (options.view_as(StandardOptions).runner or "").lower()
+        if runner in _REMOTE_RUNNERS and recipe.synth.backend == "openai":
+            print(f"warning: {err} (from this machine; the workers may reach it)", file=sys.stderr)
+            return
+        raise SystemExit(f"error: {err}") from None
+
+
 def _tokenizer(recipe) -> dict | None:
     """Load the recipe's tokenizer before reading any input (a typo, a missing package or, for token shards,
     a tokenizer without an end-of-document token fails here, not on the first worker); its name, hash and
@@ -238,6 +258,7 @@ def prepare(argv: list[str] | None = None, timings: dict[str, float] | None = No
     inputs = [glob for group in args.input for glob in group] if args.input else [_sample_path()]
     n_files, n_bytes = _check_inputs(inputs)
     options = _beam_options(beam_args)
+    _check_synth(recipe, options)
     output = args.output.rstrip("/") or "/"
     _warn_local_paths_on_remote_runner(options, inputs + [output] + ([args.dedup_against] if args.dedup_against else []))
     near_index = _plan_near_index(args.dedup_against, recipe, inputs, output)

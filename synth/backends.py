@@ -24,6 +24,7 @@ torch and transformers are imported lazily, so ``synth.maga`` and the HTTP backe
 from __future__ import annotations
 
 import importlib.util
+import json
 import logging
 import random
 import threading
@@ -52,10 +53,15 @@ class SamplingParams:
     top_p: float = 1.0
     seed: int | None = 0
     stop: tuple[str, ...] = ()
+    #: A JSON schema (as JSON text) the reply must follow: enforced while decoding where the backend can
+    #: (``TransformersBackend`` with llguidance; a server's ``response_format``), else only asked for.
+    json_schema: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["stop"] = list(self.stop)
+        if self.json_schema is None:  # provenance of an unconstrained step stays as it was
+            del d["json_schema"]
         return d
 
 
@@ -156,6 +162,7 @@ class OpenAIBackend:
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
         self.extra_body = dict(extra_body or {})
+        self.structured = True  # send response_format for a json_schema; off once the server rejects it
         self._api_key = api_key
         self._sleep = sleep
         self._client = None
@@ -203,6 +210,9 @@ class OpenAIBackend:
             body["seed"] = params.seed
         if params.stop:
             body["stop"] = list(params.stop)
+        if params.json_schema and self.structured:
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": "reply", "schema": json.loads(params.json_schema), "strict": True}}
         body.update(self.extra_body)
         return body
 
@@ -218,7 +228,8 @@ class OpenAIBackend:
         rng = random.Random()
         body = self.body(prompt, params)
         last = "no attempt"
-        for attempt in range(self.max_retries + 1):
+        attempt = 0
+        while attempt <= self.max_retries:
             retry_after: float | None = None
             try:
                 response = self._http().post(self.url, json=body)
@@ -230,6 +241,13 @@ class OpenAIBackend:
                 if response.status_code == 200:
                     return _parse_chat_response(response, params)
                 last = f"HTTP {response.status_code}: {response.text[:300]}"
+                if response.status_code in (400, 422) and self.structured and "response_format" in body:
+                    # A server without structured output: ask again without it, and from now on (the caller
+                    # re-asks when a reply does not parse); not counted as an attempt.
+                    log.warning("%s rejects response_format (%s); asking without it", self.url, last[:120])
+                    self.structured = False
+                    body = self.body(prompt, params)
+                    continue
                 if response.status_code not in RETRYABLE_STATUS:
                     return Generation(error=last)
                 retry_after = _retry_after(response.headers.get("retry-after"))
@@ -239,6 +257,7 @@ class OpenAIBackend:
                     delay = min(self.max_backoff_s, max(delay, retry_after))
                 log.warning("%s: attempt %d failed (%s); retrying in %.1fs", self.url, attempt + 1, last, delay)
                 self._sleep(delay)
+            attempt += 1
         return Generation(error=f"gave up after {self.max_retries + 1} attempts: {last}")
 
 
@@ -352,11 +371,12 @@ class TransformersBackend:
         self.load_stats = LoadStats()
         self._tokenizer = None
         self._model = None
+        self._guidance = None  # (llguidance tokenizer, {schema: grammar}) once a step asks for a schema
         self._lock = threading.RLock()  # load and generate; re-entrant: generate reads properties that load
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_tokenizer"] = state["_model"] = state["_lock"] = None
+        state["_tokenizer"] = state["_model"] = state["_lock"] = state["_guidance"] = None
         return state
 
     def __setstate__(self, state: dict) -> None:
@@ -478,6 +498,10 @@ class TransformersBackend:
                 torch.manual_seed(params.seed)
         else:  # the model's generation_config may carry sampling defaults; greedy must not warn about them
             kwargs.update(temperature=None, top_p=None, top_k=None)
+        if params.json_schema:
+            processor = self._schema_processor(params.json_schema, len(batch), width)
+            if processor is not None:
+                kwargs["logits_processor"] = [processor]
         with torch.inference_mode():
             out = model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
         eos = self.eos_token_ids()
@@ -492,6 +516,27 @@ class TransformersBackend:
                 Generation(text=text, finish_reason=finish, prompt_tokens=len(ids), completion_tokens=len(tokens))
             )
         return results
+
+    def _schema_processor(self, schema: str, rows: int, prompt_width: int):
+        """A logits processor that lets each row of a batch generate only text that follows ``schema``
+        (llguidance: a token mask per step from a JSON-schema grammar); None when llguidance is missing,
+        and the step is then only asked for the form (the caller re-asks when a reply does not parse)."""
+        try:
+            import llguidance
+            import llguidance.hf
+        except ImportError:
+            log.warning("llguidance is not installed: JSON replies are asked for, not enforced (pip install "
+                        "'webcurate[synth]')")
+            return None
+        if self._guidance is None:
+            self._guidance = (llguidance.hf.from_tokenizer(self._tokenizer), {})
+        tokenizer, grammars = self._guidance
+        if schema not in grammars:
+            grammars[schema] = llguidance.LLMatcher.grammar_from_json_schema(
+                schema, defaults={"whitespace_flexible": False})
+        matchers = [llguidance.LLMatcher(tokenizer, grammars[schema]) for _ in range(rows)]
+        vocab = max(tokenizer.vocab_size, int(getattr(self._model.config, "vocab_size", 0) or 0))
+        return _GrammarMask(matchers, vocab, prompt_width)
 
     def export(self, out_dir: str | Path) -> Path:
         """Write the loaded model as a Hugging Face directory (safetensors, config, tokenizer, chat template).
@@ -522,6 +567,34 @@ class TransformersBackend:
             model.config.architectures = architectures
         tokenizer.save_pretrained(out)
         return out
+
+
+class _GrammarMask:
+    """transformers' logits-processor protocol over one llguidance matcher per batch row: each step feeds
+    the row's last token to its matcher and masks every token the grammar does not allow next. A row whose
+    matcher has stopped (the reply is complete: only EOS is allowed) or failed is left unmasked."""
+
+    def __init__(self, matchers: list, vocab_size: int, prompt_width: int):
+        import llguidance.torch
+
+        self.matchers = matchers
+        self.prompt_width = prompt_width
+        self.mask = llguidance.torch.allocate_token_bitmask(len(matchers), vocab_size)
+
+    def __call__(self, input_ids, scores):
+        import llguidance.torch
+
+        self.mask.fill_(-1)  # all allowed, until a live matcher says otherwise
+        for row, matcher in enumerate(self.matchers):
+            if matcher.is_stopped() or matcher.is_error():
+                continue
+            if input_ids.shape[1] > self.prompt_width:
+                matcher.consume_token(int(input_ids[row, -1]))
+                if matcher.is_error():
+                    continue
+            llguidance.torch.fill_next_token_bitmask(matcher, self.mask, row)
+        llguidance.torch.apply_token_bitmask_inplace(scores, self.mask.to(scores.device))
+        return scores
 
 
 def make_backend(model: str | None = None, *, served_model: str | None = None, **options: Any) -> Backend:

@@ -27,7 +27,7 @@ import json
 import math
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from difflib import SequenceMatcher
 from functools import lru_cache
 from pathlib import Path
@@ -535,6 +535,28 @@ def rewrite_scores(
 # ----------------------------------------------------------------------------------------- the method
 
 
+#: Characters a genre or an audience may take in a structured reply: a short sentence to about three.
+PAIR_FIELD_CHARS = (20, 300)
+#: Tokens of JSON around one pair (brackets, keys, quotes) and a floor of characters per token, to size
+#: the fields so that n pairs always fit the step's token budget (a cut-off list does not parse).
+_PAIR_OVERHEAD_TOKENS, _CHARS_PER_TOKEN = 16, 3
+
+
+def pairs_schema(n: int, max_tokens: int | None = None) -> str:
+    """The JSON schema of stage (a)'s reply, as canonical JSON text: exactly ``n`` objects with a
+    ``genre`` and an ``audience`` string each, nothing else, each field short enough that the whole list
+    fits ``max_tokens``. A backend that enforces it (llguidance in-process, a server's
+    ``response_format``) returns a list that always parses."""
+    longest = PAIR_FIELD_CHARS[1]
+    if max_tokens is not None:
+        fits = (max_tokens - _PAIR_OVERHEAD_TOKENS * n) * _CHARS_PER_TOKEN // (2 * n)
+        longest = max(PAIR_FIELD_CHARS[0], min(longest, fits))
+    text = {"type": "string", "minLength": PAIR_FIELD_CHARS[0], "maxLength": longest}
+    return json.dumps({"type": "array", "minItems": n, "maxItems": n, "items": {
+        "type": "object", "properties": {"genre": text, "audience": text}, "required": ["genre", "audience"],
+        "additionalProperties": False}}, sort_keys=True, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class MagaConfig:
     """Everything that shapes the output; all of it lands in provenance or in the recipe.
@@ -561,6 +583,13 @@ class MagaConfig:
     min_pair_words: int = 4
     keywords: int = 20
     rules: tuple[Rule, ...] = field(default_factory=lambda: parse_rules(DEFAULT_RULES))
+    #: stage (a) under ``pairs_schema(n_pairs)`` (structured generation); False: asked in words only
+    structured_pairs: bool = True
+
+    def __post_init__(self) -> None:
+        if self.structured_pairs and self.pairs_params.json_schema is None:
+            schema = pairs_schema(self.n_pairs, self.pairs_params.max_tokens)
+            object.__setattr__(self, "pairs_params", replace(self.pairs_params, json_schema=schema))
 
     def prompt(self, name: str) -> PromptTemplate:
         return load_prompt(name, self.prompts_dir)

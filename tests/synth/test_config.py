@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from synth import maga
 from synth.backends import DEFAULT_GGUF, OpenAIBackend, TransformersBackend
 from synth.config import SynthConfig, merge_rules, parse_selection
+from synth.maga import pairs_schema
 
 
 def _error(**settings) -> str:
@@ -139,7 +140,9 @@ def test_sampling_settings_reach_both_stages_and_annotate_only_judges_everything
         "top_p": 0.5,
         "seed": 7,
         "stop": [],
+        "json_schema": pairs_schema(config.n_pairs, 64),  # stage (a) is structured; the rewrites are free text
     }
+    assert "json_schema" not in maga_config.rewrite_params.as_dict()
     assert maga_config.rewrite_params.max_tokens == 99 and maga_config.judge and not maga_config.judge_all
     assert config.to_maga_config(annotate_only=True).judge_all
     assert not SynthConfig().to_maga_config(annotate_only=True).judge_all  # no judge, nothing to judge

@@ -386,12 +386,22 @@ def test_prepare_source_cuts_at_a_boundary():
 DOC = {"id": "doc-1", "text": SOURCE}
 
 
+def test_the_pairs_schema_fits_the_token_budget():
+    roomy, tight = json.loads(maga.pairs_schema(5, 2048)), json.loads(maga.pairs_schema(5, 400))
+    assert roomy["minItems"] == roomy["maxItems"] == 5 and roomy["items"]["required"] == ["genre", "audience"]
+    assert roomy["items"]["properties"]["genre"]["maxLength"] == maga.PAIR_FIELD_CHARS[1]
+    longest = tight["items"]["properties"]["audience"]["maxLength"]
+    assert longest < maga.PAIR_FIELD_CHARS[1] and (5 * (2 * longest / 3 + 16)) <= 400  # 3 chars a token at least
+
+
 def test_stage_a_valid_json_needs_no_repair():
     backend = Scripted()
     [outcome] = maga.propose_pairs([DOC], backend, MagaConfig(n_pairs=3))
     assert outcome.repair == "none" and outcome.reason is None and outcome.pairs == [Pair(**p) for p in PAIRS]
     prompt, params = backend.calls[0][0][0], backend.calls[0][1]
-    assert "exactly 3 objects" in prompt and SOURCE in prompt and params == MagaConfig().pairs_params
+    assert "exactly 3 objects" in prompt and SOURCE in prompt and params == MagaConfig(n_pairs=3).pairs_params
+    assert params.json_schema == maga.pairs_schema(3, params.max_tokens)  # asked under the schema: exactly 3
+    assert MagaConfig(structured_pairs=False).pairs_params.json_schema is None
 
 
 def test_stage_a_local_repair_then_reask_then_json_drop():
