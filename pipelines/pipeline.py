@@ -276,15 +276,7 @@ class _WriteShard(beam.DoFn):
         tokens = pc.sum(write.kept_rows(table).column("token_count")).as_py() or 0  # annotate-only counts all
         content = write.content_digest(table)  # one serialization for every file this shard gives
         cfg = self.config
-        primary = self.directory == write.DATA_DIR
-        targets = []
-        if "parquet" in cfg.formats or not primary:
-            targets.append((write.parquet_shard_path(index, shards, self.directory),
-                            ("parquet", cfg.compression, cfg.row_group_rows),
-                            lambda path, t: write.write_parquet(path, t, cfg.compression, cfg.row_group_rows)))
-        if "arrow" in cfg.formats and primary:
-            targets.append((write.arrow_shard_path(index, shards), ("arrow",), write.write_arrow))
-        for relative, settings, writer in targets:
+        for relative, settings, writer in write.shard_targets(cfg, index, shards, self.directory):
             path = join(self.output, relative)
             stamp = write.fingerprint(content, *settings)
             if write.existing_fingerprint(path) == stamp:
@@ -337,17 +329,9 @@ def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], 
     files = [s for s in files if "format" not in s and s.get("kind") != "keys"]
     synthetic = [s for s in files if s["file"].startswith(write.SYNTHETIC_DIR + "/")]
     shards = [s for s in files if s not in synthetic]
-    parquet = [s for s in shards if s["file"].endswith(".parquet")]
     arrow = [s for s in shards if s["file"].endswith(".arrow")]
-    primary = parquet or arrow
     funnel["identity_problems"] = stats.check_identity(funnel)
-    funnel["output"] = {
-        "rows": sum(s["rows"] for s in primary),
-        "text_bytes": sum(s["text_bytes"] for s in primary),
-        "tokens": sum(s["tokens"] for s in primary),
-        "shards": shards,
-        "errors_file": write.write_errors(output, errors),
-    }
+    funnel["output"] = stats.output_summary(shards, write.write_errors(output, errors))
     if tokens:
         funnel["output"]["token_shards"] = stats.token_shards(tokens, write.DATA_DIR, job.tokenizer)
     funnel["tokenizer"] = job.tokenizer

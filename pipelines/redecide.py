@@ -160,6 +160,30 @@ def _strings(table: pa.Table, name: str) -> np.ndarray:
     return np.array(table.column(name).to_pylist(), dtype=object)
 
 
+def _apply_stage(table: pa.Table, reason: np.ndarray, spec, cfg) -> None:
+    """One per-document stage's verdicts on the rows still open in ``reason`` (updated in place): its own
+    check (language's list, decontamination's hit), then its rules in recipe order, as ``Stage.decide``."""
+    open_ = reason == None  # noqa: E711 — numpy elementwise
+    scored, column = _scores(table, spec.name)
+    if spec.name == "language" and cfg.keep:  # the stage's own check, before its rules (Stage.decide)
+        languages = _strings(table, "language")
+        fails = open_ & scored & ~np.isin(languages, list(cfg.keep))
+        reason[fails] = "language:not_kept"
+        open_ = open_ & ~fails
+    if spec.name == "decontamination" and cfg.action == "drop":
+        from filters.decontamination import set_name
+
+        names = [f.name or set_name(f.path) for f in cfg.eval_files()]
+        ngrams, at = _values(column, "ngrams"), _values(column, "set")
+        fails = open_ & scored & (np.nan_to_num(ngrams) > 0)
+        reason[fails] = [f"decontamination:{names[int(i)]}" for i in at[fails]]
+        open_ = open_ & ~fails
+    for rule in spec.rules(cfg) if spec.rules else ():
+        fails = open_ & scored & rule.fails(_values(column, rule.score))
+        reason[fails] = rule.reason
+        open_ = open_ & ~fails
+
+
 def rule_decisions(table: pa.Table, recipe: Recipe) -> np.ndarray:
     """The first reason of every row under ``recipe``'s per-document stages (object array, None = kept so
     far): read and extraction verdicts as stored, then the URL filter, then language ... perplexity."""
@@ -169,27 +193,6 @@ def rule_decisions(table: pa.Table, recipe: Recipe) -> np.ndarray:
     text = table.column("text")
     is_read = np.array([d is not None and d.startswith("read:") for d in old])
     reason[is_read] = old[is_read]
-
-    def apply(spec, cfg) -> None:
-        open_ = reason == None  # noqa: E711 — numpy elementwise
-        scored, column = _scores(table, spec.name)
-        if spec.name == "language" and cfg.keep:  # the stage's own check, before its rules (Stage.decide)
-            languages = _strings(table, "language")
-            fails = open_ & scored & ~np.isin(languages, list(cfg.keep))
-            reason[fails] = "language:not_kept"
-            open_ = open_ & ~fails
-        if spec.name == "decontamination" and cfg.action == "drop":
-            from filters.decontamination import set_name
-
-            names = [f.name or set_name(f.path) for f in cfg.eval_files()]
-            ngrams, at = _values(column, "ngrams"), _values(column, "set")
-            fails = open_ & scored & (np.nan_to_num(ngrams) > 0)
-            reason[fails] = [f"decontamination:{names[int(i)]}" for i in at[fails]]
-            open_ = open_ & ~fails
-        for rule in spec.rules(cfg) if spec.rules else ():
-            fails = open_ & scored & rule.fails(_values(column, rule.score))
-            reason[fails] = rule.reason
-            open_ = open_ & ~fails
 
     from pipelines.registry import enabled_stages
 
@@ -206,7 +209,7 @@ def rule_decisions(table: pa.Table, recipe: Recipe) -> np.ndarray:
                 if not (row or "").strip():
                     reason[i] = "extract:empty"
         elif spec.per_document and spec.name not in ("pii", "tokenize"):
-            apply(spec, cfg)
+            _apply_stage(table, reason, spec, cfg)
     return reason
 
 
@@ -304,16 +307,10 @@ def decide(table: pa.Table, keys: pa.Table | None, recipe: Recipe) -> Decided:
         copies = alive[copy_of != None]  # noqa: E711
         reason[copies] = "dedup:near"
         duplicate_of[copies] = copy_of[copy_of != None]  # noqa: E711
-    from pipelines.registry import stage
+    if recipe.pii.enabled:  # after dedup, as the pipeline's second Curate
+        from pipelines.registry import stage
 
-    pii = stage("pii")
-    if recipe.pii.enabled and pii.rules(recipe.pii):
-        open_ = reason == None  # noqa: E711
-        scored, column = _scores(table, "pii")
-        for rule in pii.rules(recipe.pii):
-            fails = open_ & scored & rule.fails(_values(column, rule.score))
-            reason[fails] = rule.reason
-            open_ &= ~fails
+        _apply_stage(table, reason, stage("pii"), recipe.pii)
     reason[reason == None] = KEEP  # noqa: E711
     return Decided(reason, duplicate_of, bucket)
 
@@ -409,13 +406,7 @@ def write_shards(output: str, table: pa.Table, config: write.OutputConfig) -> li
         content = write.content_digest(part)
         tokens = pc.sum(write.kept_rows(part).column("token_count")).as_py() or 0
         size_text = int(pc.sum(pc.fill_null(pc.binary_length(part.column("text")), 0)).as_py() or 0)
-        targets = []
-        if "parquet" in config.formats:
-            targets.append((write.parquet_shard_path(shard, shards), ("parquet", config.compression, config.row_group_rows),
-                            lambda path, t: write.write_parquet(path, t, config.compression, config.row_group_rows)))
-        if "arrow" in config.formats:
-            targets.append((write.arrow_shard_path(shard, shards), ("arrow",), write.write_arrow))
-        for relative, settings, writer in targets:
+        for relative, settings, writer in write.shard_targets(config, shard, shards):
             path = join(output, relative)
             size = writer(path, write.with_fingerprint(part, write.fingerprint(content, *settings)))
             infos.append({"file": relative, "rows": part.num_rows, "bytes": size, "text_bytes": size_text,
@@ -463,15 +454,7 @@ def redecide(folder: str, output: str, recipe: Recipe, annotate_only: bool = Fal
     took("write")
     result = funnel(rows, decided.decision, errors, old_stats)
     result["identity_problems"] = stats.check_identity(result)
-    parquet = [s for s in shards if s["file"].endswith(".parquet")]
-    primary = parquet or [s for s in shards if s["file"].endswith(".arrow")]
-    result["output"] = {
-        "rows": sum(s["rows"] for s in primary),
-        "text_bytes": sum(s["text_bytes"] for s in primary),
-        "tokens": sum(s["tokens"] for s in primary),
-        "shards": shards,
-        "errors_file": write.write_errors(output, errors.to_pylist()),
-    }
+    result["output"] = stats.output_summary(shards, write.write_errors(output, errors.to_pylist()))
     result["tokenizer"] = old_stats.get("tokenizer") if recipe.tokenize.enabled else None
     result["annotate_only"] = annotate_only
     result["redecided_from"] = {"output": folder, "recipe_hash": old_recipe.hash, "plan": the_plan.summary()}

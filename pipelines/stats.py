@@ -112,6 +112,20 @@ def format_synthetic(synth: dict) -> list[str]:
     return lines
 
 
+def output_summary(shards: list[dict], errors_file: str) -> dict:
+    """stats.json's ``output``: rows, text bytes and tokens of the dataset (counted once: its Parquet
+    shards, else its Arrow ones), every shard written and the errors file."""
+    primary = ([s for s in shards if s["file"].endswith(".parquet")]
+               or [s for s in shards if s["file"].endswith(".arrow")])
+    return {
+        "rows": sum(s["rows"] for s in primary),
+        "text_bytes": sum(s["text_bytes"] for s in primary),
+        "tokens": sum(s["tokens"] for s in primary),
+        "shards": shards,
+        "errors_file": errors_file,
+    }
+
+
 def token_shards(infos: list[dict], config: str, tokenizer: dict) -> dict:
     """The token shards of one dataset config (``data`` or ``synthetic``) per format: folder, token dtype,
     documents and tokens (markers included), and the files."""

@@ -86,6 +86,21 @@ def parquet_shard_path(index: int, shards: int, directory: str = DATA_DIR) -> st
     return f"{directory}/{SPLIT}-{index:05d}-of-{shards:05d}.parquet"
 
 
+def shard_targets(config: OutputConfig, index: int, shards: int, directory: str = DATA_DIR) -> list[tuple]:
+    """The files shard ``index`` of ``shards`` is written to: (relative path, the writer settings its
+    fingerprint covers, writer(path, table) -> bytes). Parquet always for a config other than ``data``;
+    Arrow for ``data`` when the formats ask for it."""
+    primary = directory == DATA_DIR
+    targets = []
+    if "parquet" in config.formats or not primary:
+        targets.append((parquet_shard_path(index, shards, directory),
+                        ("parquet", config.compression, config.row_group_rows),
+                        lambda path, t: write_parquet(path, t, config.compression, config.row_group_rows)))
+    if "arrow" in config.formats and primary:
+        targets.append((arrow_shard_path(index, shards), ("arrow",), write_arrow))
+    return targets
+
+
 def keys_shard_path(index: int, shards: int) -> str:
     return f"{KEYS_DIR}/keys-{index:05d}-of-{shards:05d}.parquet"
 

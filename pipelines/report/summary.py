@@ -95,14 +95,7 @@ class Summary:
         self._example(reason, (doc["id"], doc.get("url") or "", snippet or "", self._why(reason, doc)))
 
     def _why(self, reason: str, doc: Mapping[str, Any]) -> str:
-        """The value that failed the rule named ``reason`` ("" for a reason that is not a rule's)."""
-        for rule in self.rules:
-            if rule.reason == reason:
-                value = ((doc.get("scores") or {}).get(rule.stage) or {}).get(rule.score)
-                return "" if value is None else f"{rule.score} = {value:.4g}, kept when {rule}"
-        if reason == "language:not_kept" and doc.get("language"):
-            return f"language {doc['language']}"
-        return ""
+        return why_dropped(reason, doc.get("scores"), doc.get("language"), self.rules)
 
     def _example(self, reason: str, example: tuple[str, str, str, str]) -> None:
         limit = KEPT_EXAMPLES if reason == KEEP else EXAMPLES_PER_REASON
@@ -131,12 +124,6 @@ class Summary:
         def dist(counts: Counter) -> list[list[float]]:
             return [[value, n] for value, n in sorted(counts.items())]
 
-        def top(counts: Counter) -> dict[str, int]:
-            ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-            named = dict(ranked[:TOP_LANGUAGES])
-            rest = sum(n for _, n in ranked[TOP_LANGUAGES:])
-            return {**named, "other": rest} if rest else named
-
         return {
             "scores": {key: {"all": dist(self.scores[key]), "kept": dist(self.scores_kept.get(key, Counter())),
                              "unmeasured": self.unmeasured.get(key, 0)} for key in sorted(self.scores)}
@@ -147,11 +134,30 @@ class Summary:
                        "fails": self.fails.get(r.reason, 0)} for r in self.rules],
             "words": {"all": dist(self.words), "kept": dist(self.words_kept)},
             "tokens": {"kept": dist(self.tokens_kept)},
-            "languages": {"all": top(self.languages), "kept": top(self.languages_kept)},
+            "languages": {"all": top_counts(self.languages), "kept": top_counts(self.languages_kept)},
             "buckets": {"all": dict(sorted(self.buckets.items())), "kept": dict(sorted(self.buckets_kept.items()))},
             "examples": {reason: [{"id": i, "url": u, "text": t, "why": w} for i, u, t, w in shown]
                          for reason, shown in sorted(self.examples.items())},
         }
+
+
+def why_dropped(reason: str, scores: Mapping[str, Any] | None, language: str | None, rules: tuple[Rule, ...]) -> str:
+    """What an example shows beside a drop: the value that failed the rule named ``reason``, or the language
+    a ``language:not_kept`` page is in; "" for any other reason."""
+    for rule in rules:
+        if rule.reason == reason:
+            value = ((scores or {}).get(rule.stage) or {}).get(rule.score)
+            return "" if value is None else f"{rule.score} = {value:.4g}, kept when {rule}"
+    if reason == "language:not_kept" and language:
+        return f"language {language}"
+    return ""
+
+
+def top_counts(counts: Mapping[str, int], limit: int = TOP_LANGUAGES) -> dict[str, int]:
+    """The ``limit`` largest counts by name (ties by name), the rest summed as "other"."""
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    rest = sum(n for _, n in ranked[limit:])
+    return {**dict(ranked[:limit]), "other": rest} if rest else dict(ranked[:limit])
 
 
 def words_of(doc: Mapping[str, Any]) -> float | None:

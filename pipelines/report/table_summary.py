@@ -9,13 +9,15 @@ the pipeline's summary.)
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.report.summary import EXAMPLES_PER_REASON, KEPT_EXAMPLES, TOP_LANGUAGES, rounded, rules_of
+from pipelines.report.summary import (EXAMPLES_PER_REASON, KEPT_EXAMPLES, TOP_LANGUAGES, rounded, rules_of,
+                                     top_counts, why_dropped)
 from schemas.outcomes import KEEP, SNIPPET_CHARS, word_count
 
 
@@ -51,13 +53,7 @@ def word_counts(table: pa.Table) -> np.ndarray:
 
 
 def _top(values: list, limit: int = TOP_LANGUAGES) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for value in values:
-        if value:
-            counts[value] = counts.get(value, 0) + 1
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    rest = sum(n for _, n in ranked[limit:])
-    return {**dict(ranked[:limit]), "other": rest} if rest else dict(ranked[:limit])
+    return top_counts(Counter(v for v in values if v), limit)
 
 
 def summarize_table(table: pa.Table, recipe: Any) -> tuple[dict, dict[str, dict[int, int]]]:
@@ -79,8 +75,9 @@ def summarize_table(table: pa.Table, recipe: Any) -> tuple[dict, dict[str, dict[
             key = f"{stage.name}.{score.name}"
             scores[key] = {"all": _dist(values[measured]), "kept": _dist(values[measured & kept]),
                            "unmeasured": int((valid & ~np.isfinite(values)).sum())}
+    recipe_rules = rules_of(recipe)
     rules = []
-    for rule in rules_of(recipe):
+    for rule in recipe_rules:
         column = pc.struct_field(pc.struct_field(scores_column, rule.stage), rule.score)
         fails = rule.fails(column.to_numpy(zero_copy_only=False).astype(np.float64))
         rules.append({"reason": rule.reason, "stage": rule.stage, "score": rule.score, "op": rule.op,
@@ -94,21 +91,13 @@ def summarize_table(table: pa.Table, recipe: Any) -> tuple[dict, dict[str, dict[
     order = np.argsort(np.array(ids, dtype=object), kind="stable")
     examples: dict[str, list[dict]] = {}
     urls = table.column("url")
-    by_rule = {r.reason: r for r in rules_of(recipe)}
     for i in order.tolist():
         reason = KEEP if kept[i] else decision[i]
         shown = examples.setdefault(reason, [])
         if len(shown) >= (KEPT_EXAMPLES if reason == KEEP else EXAMPLES_PER_REASON):
             continue
         row_text = text[i].as_py()
-        why = ""
-        rule = by_rule.get(reason)
-        if rule is not None:
-            stage_scores = scores_column[i].as_py().get(rule.stage) or {}
-            value = stage_scores.get(rule.score)
-            why = "" if value is None else f"{rule.score} = {value:.4g}, kept when {rule}"
-        elif reason == "language:not_kept" and languages[i]:
-            why = f"language {languages[i]}"
+        why = "" if reason == KEEP else why_dropped(reason, scores_column[i].as_py(), languages[i], recipe_rules)
         shown.append({"id": ids[i], "url": urls[i].as_py() or "", "text": (row_text or "")[:SNIPPET_CHARS],
                       "why": why})
     summary = {
