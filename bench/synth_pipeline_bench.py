@@ -236,7 +236,7 @@ def run_direct(backend, calls: list[dict]) -> dict:
 def call_kind(call: dict) -> str:
     """The kind of LM call ("rewrite", "reask" or "pairs"), from its prompt text."""
     prompt = call["prompts"][0]
-    if prompt.startswith("Rewrite the document below"):
+    if prompt.startswith("Rewrite the document below") or "Rewrite the text above" in prompt:  # v1, v2
         return "rewrite"
     if "Your previous answer could not be read as JSON" in prompt:
         return "reask"

@@ -370,3 +370,110 @@ class _Keys(beam.DoFn):
             bands = band_keys(signatures(texts, p.num_perm, p.ngram, p.seed), p.bands, p.rows).tolist()
         for doc, text, row in zip(batch, texts, bands):
             yield {"id": doc["id"], "text_key": text_key(text), "band_keys": row}
+
+
+class AgainstCorpus(beam.PTransform):
+    """Synthetic documents → the same, with exact and near copies marked: a rewrite that shares its
+    normalized text (``dedup:exact``) or a MinHash band key (``dedup:near``) with a curated document (its
+    own source included) is a copy of that document; among rewrites that share a key and no curated
+    document, every one but the first by id is a copy of the first. ``duplicate_of`` names the document
+    copied (the smallest id of the curated ones where there are several). Exact is decided first.
+
+    Applied with ``(rewrites, corpus)``: ``corpus`` is the curated documents that are kept. Only keys and
+    ids are shuffled; the corpus side sends one text key and b band keys per document, never text. The
+    verdict of a key group depends only on the set of ids in it, so bundling cannot change it.
+    Outputs: the stage contract's ``docs`` (rewrites, annotate-only: copies marked too), ``dropped``,
+    ``errors`` (empty).
+    """
+
+    _CORPUS, _SYNTHETIC = 0, 1
+
+    def __init__(self, exact: bool, near: NearDedupConfig | None, annotate_only: bool):
+        super().__init__()
+        self.exact = exact
+        self.near = near
+        self.annotate_only = annotate_only
+
+    def expand(self, pcolls):
+        rewrites, corpus = pcolls
+        kept, decided = split_kept(rewrites, "SplitKeptRewrites")
+        corpus = corpus | "CorpusKept" >> beam.Filter(lambda d: d.get("decision") in (None, "keep"))
+        keys = (
+            (corpus | "CorpusKeys" >> _CopyKeys(self.exact, self.near, self._CORPUS, "Corpus"),
+             kept | "RewriteKeys" >> _CopyKeys(self.exact, self.near, self._SYNTHETIC, "Rewrite"))
+            | "AllKeys" >> beam.Flatten()
+        )
+        hits = keys | "GroupByKey" >> beam.GroupByKey() | "Copies" >> beam.FlatMap(_copies_in_group)
+        joined = (
+            {"doc": kept | "ById" >> beam.Map(by_id), "hit": hits}
+            | "JoinHits" >> beam.CoGroupByKey()
+            | "Decide" >> beam.ParDo(_MarkCopy(self.annotate_only)).with_outputs(DROPPED, main=DOCS)
+        )
+        return outputs((joined[DOCS], decided) | "MergeUndecided" >> beam.Flatten(), joined[DROPPED])
+
+
+class _CopyKeys(beam.PTransform):
+    def __init__(self, exact: bool, near: NearDedupConfig | None, side: int, name: str):
+        super().__init__()
+        self.exact, self.near, self.side, self.name = exact, near, side, name
+
+    def expand(self, docs):
+        return (
+            docs
+            | f"{self.name}Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=256)
+            | f"{self.name}Keys" >> beam.ParDo(_SideKeys(self.exact, self.near, self.side))
+        )
+
+
+class _SideKeys(beam.DoFn):
+    """A batch → ((kind, key), (side, id)) for its text key (``exact``) and each band key (``near``)."""
+
+    def __init__(self, exact: bool, near: NearDedupConfig | None, side: int):
+        self.exact, self.near, self.side = exact, near, side
+        self.params = None
+
+    def setup(self):
+        self.params = self.near.lsh_params() if self.near is not None else None
+
+    def process(self, batch: list[dict]):
+        from dedup.lshbloom import band_keys
+        from dedup.minhash import signatures
+
+        texts = [d.get("text") or "" for d in batch]
+        bands = None
+        if self.params is not None:
+            p = self.params
+            bands = band_keys(signatures(texts, p.num_perm, p.ngram, p.seed), p.bands, p.rows).tolist()
+        for i, (doc, text) in enumerate(zip(batch, texts)):
+            value = (self.side, str(doc["id"]))
+            if self.exact:
+                yield ("dedup:exact", text_key(text)), value
+            if bands is not None:
+                for band, key in enumerate(bands[i]):
+                    yield ("dedup:near", band, key), value
+
+
+def _copies_in_group(element):
+    """One key's (side, id)s → (rewrite id, (reason, id it copies)) for each rewrite that is a copy."""
+    key, members = element
+    members = sorted(set(members))
+    first_side, first_id = members[0]
+    for side, doc_id in members[1:] if first_side == AgainstCorpus._SYNTHETIC else members:
+        if side == AgainstCorpus._SYNTHETIC:
+            yield doc_id, (key[0], first_id)
+
+
+class _MarkCopy(beam.DoFn):
+    def __init__(self, annotate_only: bool):
+        self.annotate_only = annotate_only
+
+    def process(self, element):
+        _, grouped = element
+        (packed,) = grouped["doc"]
+        doc = unpack(packed)
+        hits = sorted(set(grouped["hit"]))  # "dedup:exact" sorts before "dedup:near"
+        if not hits:
+            yield doc
+            return
+        reason, first = hits[0]
+        yield route(dict(doc, decision=reason, duplicate_of=first), self.annotate_only)

@@ -96,6 +96,7 @@ def _language_card(cfg: LanguageConfig, recipe: Any) -> str:
 LANGUAGE = StageSpec(
     name="language", section="language", config=LanguageConfig, scores=LANGUAGE_SCORES,
     rules=_language_rules, scorer=language_scorer, card_label="language", card=_language_card,
+    checks_synthetic=True,
 )
 
 # ------------------------------------------------------------------------------------------ heuristics
@@ -103,7 +104,8 @@ LANGUAGE = StageSpec(
 
 def _heuristic(name: str, scores: tuple[str, ...], scorer: Callable[[Any], Any], corrects_text: bool = False) -> StageSpec:
     return StageSpec(name=name, section=f"heuristics.{name}", config=HeuristicConfig, scores=scores,
-                     rules=RulesOf(name, scores), scorer=scorer, rules_in_card=True, corrects_text=corrects_text)
+                     rules=RulesOf(name, scores), scorer=scorer, rules_in_card=True, corrects_text=corrects_text,
+                     checks_synthetic=True)
 
 
 GOPHER_REPETITION = _heuristic(
@@ -248,5 +250,5 @@ def _pii_card(cfg: PiiConfig, recipe: Any) -> str:
 #: that is written: annotate-only rows included), never a reason to drop unless a rule says so.
 PII = StageSpec(
     name="pii", section="pii", config=PiiConfig, scores=PII_SCORES, rules=RulesOf("pii", PII_SCORES),
-    scorer=pii_scorer, card_label="PII", card=_pii_card, corrects_text=True,
+    scorer=pii_scorer, card_label="PII", card=_pii_card, corrects_text=True, checks_synthetic=True,
 )

@@ -198,6 +198,19 @@ is {document_markers(tokenizer)}.
 """
 
 
+def _corpus_checks(recipe) -> str:
+    """The corpus stages a rewrite goes through, in words (``registry.synthetic_checks``)."""
+    from pipelines.registry import synthetic_checks
+
+    before, after = synthetic_checks(recipe)
+    names = [spec.name for spec, _ in before]
+    if recipe.dedup.exact.enabled or recipe.dedup.near.enabled:
+        kinds = " and ".join(k for k, on in (("exact", recipe.dedup.exact.enabled), ("near", recipe.dedup.near.enabled)) if on)
+        names.append(f"{kinds} dedup against the curated documents and the other rewrites")
+    names += [spec.name for spec, _ in after]
+    return ", ".join(names) or "none (every corpus stage is off)"
+
+
 def synthetic_section(recipe, synth: dict) -> str:
     """The ``synthetic`` config: how the rewrites were made, what the checks rejected, how to mix."""
     from pipelines.stats import format_synthetic
@@ -214,8 +227,10 @@ def synthetic_section(recipe, synth: dict) -> str:
 {out['rows']:,} rewrite(s) in {len(out['shards'])} Parquet shard(s) (`{SYNTHETIC_DIR}/{SPLIT}-*.parquet`):
 {f"kept documents with `{cfg.select}`" if cfg.select else "all kept documents"}{f" (at most {cfg.max_documents:,}, chosen by id hash)" if cfg.max_documents else ""},
 rewritten by `{synth['model']}` ({synth['backend']}) for {cfg.n_pairs} (genre, audience) pairs each that
-the model proposed (MAGA, arXiv 2502.04235), then checked for faithfulness and form (empty, truncated,
-refusal, echo of the prompt, length ratio, keyword coverage, verbatim copying{", LLM judge" if cfg.judge else ""}).
+the model proposed (MAGA, arXiv 2502.04235){f", places its proposals left filled from the curated catalogue `{cfg.pair_catalogue}` ({synth.get('pairs_catalogue', 0):,} pairs)" if cfg.pair_catalogue else ""},
+each rewrite stopping at {f"{cfg.rewrite_budget:g} × its source's tokens (cut back to its last sentence)" if cfg.rewrite_budget else f"{cfg.rewrite_max_tokens:,} tokens"};
+then checked for faithfulness and form (empty, refusal, echo of the prompt, length ratio, keyword coverage,
+verbatim copying{", LLM judge" if cfg.judge else ""}) and held to the corpus's own bar: {_corpus_checks(recipe)}.
 Every row says where it came from and how it was made in `provenance`. Choose the mix yourself:
 
 ```python

@@ -119,7 +119,7 @@ def build(p: beam.Pipeline, job: Job) -> None:
                          | "WriteKeys" >> WriteKeys(job.output, recipe.output.target_shard_bytes))
             shard_infos = (shard_infos, key_files) | "WithKeys" >> beam.Flatten()
     errors = flow.errors | "AllErrors" >> beam.Flatten()
-    written_errors, synth_stats = errors, None
+    written_errors, synth_stats, synth_checked = errors, None, None
     if recipe.synth.enabled:
         synthetic = final | "Synthetic" >> SyntheticConfig(job)
         shard_infos = (shard_infos, synthetic["shards"]) | "AllShards" >> beam.Flatten()
@@ -127,6 +127,7 @@ def build(p: beam.Pipeline, job: Job) -> None:
         # about rewrites, not input records (the synth stats count them).
         written_errors = (errors, synthetic["errors"]) | "WithSynthErrors" >> beam.Flatten()
         synth_stats = synthetic["stats"]
+        synth_checked = synthetic["checked"]
     decided = (*flow.drops, final) | "Decided" >> beam.Flatten()
     report = {}
     if recipe.output.report:
@@ -148,10 +149,15 @@ def build(p: beam.Pipeline, job: Job) -> None:
             finalize, job=job, counts=AsList(counts), shards=AsList(shard_infos), errors=AsList(written_errors),
             index=AsList(index_summary) if index_summary is not None else [],
             synth=AsList(synth_stats) if synth_stats is not None else [],
+            synth_checked=AsList(synth_checked["outcomes"]) if synth_checked is not None else [],
+            synth_sources=AsList(synth_checked["sources"]) if synth_checked is not None else [],
             summary=AsList(report["summary"]) if report else [],
             clusters=AsList(report["clusters"]) if report else [],
         )
     )
+
+
+SYNTH_REASON_PREFIX = "synth:"
 
 
 class SyntheticConfig(beam.PTransform):
@@ -167,13 +173,10 @@ class SyntheticConfig(beam.PTransform):
         # every worker's start-up), which a run without --synth never needs.
         from synth.transforms import ERRORS, STATS, SYNTHETIC, Synthesize
 
-        recipe = self.job.recipe
-        synth = (
-            rows
-            | "KeptOnly" >> beam.Filter(is_kept)
-            | "Synthesize" >> Synthesize(recipe.synth, self.job.annotate_only)
-        )
-        rewrites = synth[SYNTHETIC]
+        recipe, annotate_only = self.job.recipe, self.job.annotate_only
+        kept = rows | "KeptOnly" >> beam.Filter(is_kept)
+        synth = kept | "Synthesize" >> Synthesize(recipe.synth, annotate_only)
+        rewrites, checked = self.corpus_checks(synth[SYNTHETIC], kept)
         if recipe.tokenize.enabled:
             rewrites = (rewrites | "Tokenize" >> Tokenize(recipe.tokenize))[DOCS]
         shards = (
@@ -182,7 +185,51 @@ class SyntheticConfig(beam.PTransform):
             | "Write" >> WriteShards(self.job.output, recipe.output, recipe.tokenize, write.SYNTHETIC_DIR,
                                      SYNTHETIC_SCHEMA)
         )
-        return {"shards": shards, "errors": synth[ERRORS], "stats": synth[STATS]}
+        return {"shards": shards, "errors": synth[ERRORS], "stats": synth[STATS], "checked": checked}
+
+    def corpus_checks(self, rewrites, corpus):
+        """Rewrites held to the corpus's bar: the language and heuristic stages the recipe runs, exact and
+        near copies of a curated document or of another rewrite (``dedup.transforms.AgainstCorpus``), then
+        PII, each with its own drop reasons. Returns (rewrites as they are written, {``outcomes``:
+        ``(decision, n)`` of every rewrite that passed the synthesis checks, ``sources``: how many selected
+        documents still have a rewrite})."""
+        from dedup.transforms import AgainstCorpus
+        from filters.transforms import Curate
+        from pipelines.registry import synthetic_checks
+
+        recipe, annotate_only = self.job.recipe, self.job.annotate_only
+        before, after = synthetic_checks(recipe)
+        if annotate_only:  # every written row is scored and PII-corrected, those synthesis rejected too
+            rewrites = rewrites | "ToScore" >> beam.Map(lambda d: dict(d, scores=d.get("scores") or {}))
+        drops = []
+        if before:
+            out = rewrites | "CheckRewrites" >> Curate(tuple(before), annotate_only)
+            rewrites = out[DOCS]
+            drops.append(out[DROPPED])
+        exact, near = recipe.dedup.exact.enabled, recipe.dedup.near
+        if exact or near.enabled:
+            out = (rewrites, corpus) | "AgainstCorpus" >> AgainstCorpus(exact, near if near.enabled else None,
+                                                                         annotate_only)
+            rewrites = out[DOCS]
+            drops.append(out[DROPPED])
+        if after:
+            out = rewrites | "CheckRewritesAfterDedup" >> Curate(tuple(after), annotate_only)
+            rewrites = out[DOCS]
+            drops.append(out[DROPPED])
+        outcomes = (
+            (*drops, rewrites) | "CheckedRewrites" >> beam.Flatten()
+            | "Decisions" >> beam.Map(lambda d: d.get("decision") or "keep")
+            # annotate-only rows that failed synthesis's own checks were never offered to these stages
+            | "OfferedOnly" >> beam.Filter(lambda reason: not reason.startswith(SYNTH_REASON_PREFIX))
+            | "CountOutcomes" >> beam.combiners.Count.PerElement()
+        )
+        sources = (
+            rewrites | "KeptRewrites" >> beam.Filter(is_kept)
+            | "SourceIds" >> beam.Map(lambda d: d["provenance"]["source_id"])
+            | "DistinctSources" >> beam.Distinct()
+            | "CountSources" >> beam.combiners.Count.Globally()
+        )
+        return rewrites, {"outcomes": outcomes, "sources": sources}
 
 
 class WriteShards(beam.PTransform):
@@ -316,7 +363,8 @@ class _WriteShard(beam.DoFn):
 
 
 def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], index: list[dict],
-             synth: list[dict], summary: list[dict] = (), clusters: list[tuple] = ()) -> None:
+             synth: list[dict], summary: list[dict] = (), clusters: list[tuple] = (),
+             synth_checked: list[tuple] = (), synth_sources: list[int] = ()) -> None:
     """Runs once, after every shard is written (and the near-dedup index committed): errors file,
     stats.json, recipe.yaml, report.html and its PNGs (``summary``: the report's one summary, none when
     ``output.report`` is off), dataset card."""
@@ -341,7 +389,7 @@ def finalize(_, job: Job, counts: list, shards: list[dict], errors: list[dict], 
     if index:
         funnel["near_dedup_index"] = index[0]
     if synth:
-        funnel["synthetic"] = {**synth[0], "output": {
+        funnel["synthetic"] = {**stats.with_corpus_checks(synth[0], synth_checked, synth_sources), "output": {
             "rows": sum(s["rows"] for s in synthetic),
             "text_bytes": sum(s["text_bytes"] for s in synthetic),
             "tokens": sum(s["tokens"] for s in synthetic),

@@ -139,6 +139,17 @@ def stage_transforms(job: Any, stages: tuple[StageSpec, ...] = STAGES) -> Iterat
         yield curate()
 
 
+def synthetic_checks(recipe: Any, stages: tuple[StageSpec, ...] = STAGES) -> tuple[list, list]:
+    """The enabled stages that check synthetic documents too (``StageSpec.checks_synthetic``), as
+    ``(StageSpec, section)`` pairs split where the corpus deduplicates: (before dedup: language and
+    heuristics; after: PII, which corrects the text that is written)."""
+    names = [spec.name for spec in stages]
+    cut = names.index(EXACT_DEDUP.name)
+    enabled = [(spec, cfg) for spec, cfg in enabled_stages(recipe, stages) if spec.checks_synthetic]
+    return ([(s, c) for s, c in enabled if names.index(s.name) < cut],
+            [(s, c) for s, c in enabled if names.index(s.name) > cut])
+
+
 def check_recipe(recipe: Any) -> None:
     """Parse every stage's rules against its scores, and the synthesis selection against all scores; token
     shards need the tokenize stage; raises ValueError naming the section and the rule."""

@@ -93,6 +93,29 @@ def format_funnel(stats: dict) -> str:
     return "\n".join(lines)
 
 
+def with_corpus_checks(synth: dict, outcomes: list[tuple[str, int]], sources: list[int] = ()) -> dict:
+    """The synthesis stats with the corpus's checks added: ``corpus_checks`` (decision -> rewrites, of
+    the rewrites that passed synthesis's own checks: ``keep`` or the language / heuristic / dedup / PII
+    reason) and ``synthetic_documents`` = what is kept after them. ``expansion.documents`` and the
+    ``funnel`` (selected → pairs → rewrites → passed the synthesis checks → kept) follow;
+    ``sources_expanded`` becomes the selected documents with a rewrite kept after them (``sources``)."""
+    counts = dict(outcomes)
+    checks = {"keep": counts.pop("keep", 0), **dict(sorted(counts.items()))}
+    passed = synth["rewrite_outcomes"].get("keep", 0)
+    kept = checks["keep"] if outcomes else passed
+    selected = synth["documents_selected"]
+    return {
+        **synth,
+        "corpus_checks": checks if outcomes else {"keep": passed},
+        "synthetic_documents": kept,
+        "sources_expanded": sources[0] if sources else synth["sources_expanded"],
+        "expansion": {**synth["expansion"], "documents": kept / selected if selected else None},
+        "funnel": {"documents_selected": selected, "pairs": synth["pairs_kept"], "rewrites": synth["rewrites"],
+                   "passed_synthesis_checks": passed, "kept": kept,
+                   "documents_with_a_rewrite": sources[0] if sources else synth["sources_expanded"]},
+    }
+
+
 def format_synthetic(synth: dict) -> list[str]:
     """The synthesis branch's funnel: selected sources → pairs → rewrites by outcome → expansion."""
     def ratio(value: float | None) -> str:
@@ -102,10 +125,16 @@ def format_synthetic(synth: dict) -> list[str]:
     lines = [
         f"synthetic ({synth['backend']} {synth['model']})",
         f"  {'documents selected':<32}{synth['documents_selected']:>10}  of {synth['documents_in']} kept",
-        f"  {'pairs proposed / kept':<32}{synth['pairs_proposed']:>10} / {synth['pairs_kept']}",
+        f"  {'pairs proposed by the model':<32}{synth['pairs_proposed']:>10}",
+        f"  {'pairs used (from the catalogue)':<32}{synth['pairs_kept']:>10}  ({synth.get('pairs_catalogue', 0)}; "
+        f"{synth.get('pairs_retried', 0)} in retry rounds)",
         f"  {'rewrites':<32}{synth['rewrites']:>10}",
     ]
     lines += [f"    {outcome:<30}{n:>10}" for outcome, n in synth["rewrite_outcomes"].items()]
+    if "corpus_checks" in synth:
+        lines.append(f"  {'then the corpus checks':<32}{synth['rewrite_outcomes'].get('keep', 0):>10}")
+        lines += [f"    {outcome:<30}{n:>10}" for outcome, n in synth["corpus_checks"].items()]
+    lines.append(f"  {'documents with a kept rewrite':<32}{synth['sources_expanded']:>10}  of {synth['documents_selected']}")
     lines.append(f"  {'tokens generated / kept':<32}{synth.get('generated_tokens', 0):>10} / {synth.get('tokens_out')}")
     lines.append(f"  {'expansion':<32}{ratio(synth['expansion']['documents']):>10} documents, "
                  f"{ratio(synth['expansion'][unit])} {unit} (out per selected in)")

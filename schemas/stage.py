@@ -50,6 +50,10 @@ class StageSpec:
     #: whether it changes the text it scores (C4's and RefinedWeb's line edits, PII): its settings decide
     #: what the later stages see, so ``pipelines.redecide`` cannot switch it on or off from stored scores.
     corrects_text: bool = False
+    #: whether synthetic documents (the synthesis branch's rewrites) go through it too: the stages that
+    #: judge any text (language, repetition and quality heuristics, PII), not those that judge a crawled
+    #: page (URL) or rank it against the crawl (perplexity buckets, the quality model's threshold).
+    checks_synthetic: bool = False
 
     def __post_init__(self) -> None:
         if (self.scorer is None) == (self.transform is None):

@@ -20,11 +20,12 @@ import pyarrow as pa
 
 from schemas.document import COLUMNS, SCHEMA_VERSION, typed_columns
 
-SYNTHETIC_SCHEMA_VERSION = "1.0.0"
+SYNTHETIC_SCHEMA_VERSION = "1.1.0"
 
 #: Scores of the limited-consistency checks (``synth.maga.SYNTH_SCORES``).
 SYNTH_SCORE_FIELDS: tuple[str, ...] = (
     "preamble",
+    "looped",
     "words",
     "truncated",
     "refusal",
@@ -60,6 +61,9 @@ PROVENANCE_FIELDS: dict[str, tuple[pa.DataType, str]] = {
     "pair_index": (pa.int64(), "Position of the (genre, audience) pair among the source's usable pairs."),
     "genre": (pa.string(), "The genre the model was asked to write in."),
     "audience": (pa.string(), "The audience the model was asked to write for."),
+    "pair_origin": (pa.string(), "Who chose the pair: 'model' (proposed in stage a) or 'catalogue' (the curated "
+                    "genre × audience catalogue filled a place the model's proposals left)."),
+    "catalogue_sha256": (pa.string(), "SHA-256 of the catalogue file a catalogue pair came from (null for 'model')."),
     "prompt_names": (_per_step(pa.string()), "Versioned prompt file per step (pairs, reask, rewrite, judge)."),
     "prompt_sha256": (_per_step(pa.string()), "SHA-256 of each prompt file: exactly what the model was asked."),
     "backend": (pa.string(), "Backend kind: 'transformers' (in-process) or 'openai' (an OpenAI-compatible server)."),
@@ -70,8 +74,8 @@ PROVENANCE_FIELDS: dict[str, tuple[pa.DataType, str]] = {
     "source_truncated": (pa.bool_(), "Whether the source was cut to fit the prompt."),
     "scores": (
         pa.struct([pa.field(name, pa.float64()) for name in SYNTH_SCORE_FIELDS]),
-        "Check scores of the rewrite (words, truncated, refusal, echo, length_ratio, keyword_coverage, "
-        "source_copy, judge; null where a check abstained).",
+        "Check scores of the rewrite (preamble, looped and truncated record corrections; words, refusal, echo, "
+        "length_ratio, keyword_coverage, source_copy, judge; null where a check abstained).",
     ),
 }
 
@@ -90,12 +94,14 @@ _SYNTHETIC_MEANING: dict[str, str] = {
     "content_type": "Null: not a fetched payload.",
     "charset": "Null: not a fetched payload.",
     "text": "The rewrite (a leading line of talk about the task is removed).",
-    "language": "Language label of the source document (the prompts ask for no other language).",
-    "language_score": "Null: language ID was not run on the rewrite.",
-    "scores": "Null: the curation stages did not score the rewrite (its checks are in provenance.scores).",
+    "language": "Language of the rewrite by the language stage (the source's label where that stage is off).",
+    "language_score": "Language ID score of the rewrite (null where the language stage is off).",
+    "scores": "Scores of the corpus stages that check rewrites too (language, heuristics, PII); the others are "
+              "null. Synthesis's own checks are in provenance.scores.",
     "ccnet_bucket": "Null: perplexity buckets are over the curated corpus.",
-    "decision": "'keep'; in annotate-only runs also 'synth:<check>' for rewrites a check rejected.",
-    "duplicate_of": "Null: synthetic rows are not deduplicated.",
+    "decision": "'keep'; in annotate-only runs also the reason of a rewrite that was rejected: 'synth:<check>' "
+                "or a corpus stage's (language, heuristics, 'dedup:exact' / 'dedup:near', PII).",
+    "duplicate_of": "The curated document or earlier rewrite (by id) that this rewrite copies (dedup drops only).",
 }
 
 #: Column name -> (type, description) for the dataset card's ``synthetic`` config.

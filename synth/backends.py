@@ -30,7 +30,7 @@ import random
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
@@ -91,7 +91,12 @@ class Backend(Protocol):
     name: str
     model: str
 
-    def generate(self, prompts: list[str], params: SamplingParams) -> list[Generation]: ...
+    def generate(
+        self, prompts: list[str], params: SamplingParams, max_tokens: Sequence[int] | None = None
+    ) -> list[Generation]:
+        """One Generation per prompt, in order, never raising. ``max_tokens``: a budget per prompt
+        (each at most ``params.max_tokens``) instead of ``params.max_tokens`` for all."""
+        ...
 
 
 def _truncate_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
@@ -216,11 +221,15 @@ class OpenAIBackend:
         body.update(self.extra_body)
         return body
 
-    def generate(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
+    def generate(
+        self, prompts: list[str], params: SamplingParams, max_tokens: Sequence[int] | None = None
+    ) -> list[Generation]:
         if not prompts:
             return []
+        per_prompt = [params if max_tokens is None else replace(params, max_tokens=m)
+                      for m in (max_tokens or [params.max_tokens] * len(prompts))]
         with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as pool:
-            return list(pool.map(lambda p: self._one(p, params), prompts))
+            return list(pool.map(self._one, prompts, per_prompt))
 
     def _one(self, prompt: str, params: SamplingParams) -> Generation:
         import httpx
@@ -447,9 +456,17 @@ class TransformersBackend:
             ids = ids["input_ids"]
         return list(ids)
 
-    def generate(self, prompts: list[str], params: SamplingParams) -> list[Generation]:
+    def count_tokens(self, text: str) -> int:
+        """Tokens of ``text`` under the model's tokenizer (no special tokens): what a budget is made of."""
+        self.load()
+        return len(self.tokenizer.encode(text, add_special_tokens=False))
+
+    def generate(
+        self, prompts: list[str], params: SamplingParams, max_tokens: Sequence[int] | None = None
+    ) -> list[Generation]:
         if not prompts:
             return []
+        budgets = list(max_tokens) if max_tokens is not None else [params.max_tokens] * len(prompts)
         try:
             self.load()
         except Exception as exc:  # noqa: BLE001 - a load failure is every prompt's error, not a crash
@@ -463,9 +480,9 @@ class TransformersBackend:
             except Exception as exc:  # noqa: BLE001
                 results[i] = Generation(error=f"chat template failed: {type(exc).__name__}: {exc}")
                 continue
-            if len(ids) + params.max_tokens > limit:
+            if len(ids) + budgets[i] > limit:
                 results[i] = Generation(
-                    error=f"prompt too long: {len(ids)} tokens + max_tokens {params.max_tokens} > context {limit}",
+                    error=f"prompt too long: {len(ids)} tokens + max_tokens {budgets[i]} > context {limit}",
                     prompt_tokens=len(ids),
                 )
             else:
@@ -475,29 +492,37 @@ class TransformersBackend:
             batch = order[start : start + self.batch_size]
             try:
                 with self._lock:  # one batch at a time: threads sharing the model would fight for cores
-                    outputs = self._generate_batch([encoded[i] for i in batch], params)
+                    outputs = self._generate_batch([encoded[i] for i in batch], params, [budgets[i] for i in batch])
             except Exception as exc:  # noqa: BLE001 - e.g. CUDA out of memory: this batch's error only
                 outputs = [Generation(error=f"generation failed: {type(exc).__name__}: {exc}")] * len(batch)
             for i, generation in zip(batch, outputs, strict=True):
                 results[i] = generation
         return [r if r is not None else Generation(error="not generated") for r in results]
 
-    def _generate_batch(self, batch: list[list[int]], params: SamplingParams) -> list[Generation]:
+    def _generate_batch(
+        self, batch: list[list[int]], params: SamplingParams, budgets: list[int] | None = None
+    ) -> list[Generation]:
+        """One forward loop for the whole batch, up to the largest budget; each row is then cut at its
+        own budget (what it would have been alone: sampling is per row, so the tokens up to a row's
+        budget do not depend on the longer rows)."""
         import torch
 
+        budgets = budgets or [params.max_tokens] * len(batch)
         tokenizer, model = self._tokenizer, self._model
         width = max(len(ids) for ids in batch)
         pad = tokenizer.pad_token_id
         input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch], device=model.device)
         attention = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch], device=model.device)
         sample = params.temperature > 0
-        kwargs: dict[str, Any] = {"max_new_tokens": params.max_tokens, "do_sample": sample, "pad_token_id": pad}
+        kwargs: dict[str, Any] = {"max_new_tokens": max(budgets), "do_sample": sample, "pad_token_id": pad}
         if sample:
             kwargs.update(temperature=params.temperature, top_p=params.top_p)
             if params.seed is not None:
                 torch.manual_seed(params.seed)
         else:  # the model's generation_config may carry sampling defaults; greedy must not warn about them
             kwargs.update(temperature=None, top_p=None, top_k=None)
+        if len(set(budgets)) > 1:  # a row that reaches its budget is finished, as if it had ended
+            kwargs["stopping_criteria"] = [_RowBudgets(budgets, width)]
         if params.json_schema:
             processor = self._schema_processor(params.json_schema, len(batch), width)
             if processor is not None:
@@ -506,7 +531,8 @@ class TransformersBackend:
             out = model.generate(input_ids=input_ids, attention_mask=attention, **kwargs)
         eos = self.eos_token_ids()
         results = []
-        for row, ids in zip(out[:, width:].tolist(), batch, strict=True):
+        for row, ids, budget in zip(out[:, width:].tolist(), batch, budgets, strict=True):
+            row = row[:budget]
             stop_at = next((k for k, tok in enumerate(row) if tok in eos), None)
             tokens = row if stop_at is None else row[:stop_at]
             text = tokenizer.decode(tokens, skip_special_tokens=True)
@@ -567,6 +593,21 @@ class TransformersBackend:
             model.config.architectures = architectures
         tokenizer.save_pretrained(out)
         return out
+
+
+class _RowBudgets:
+    """A ``transformers`` stopping criterion that finishes each row at its own token budget (per-row
+    booleans, which ``generate`` treats like an end of sequence for that row)."""
+
+    def __init__(self, budgets: list[int], prompt_width: int):
+        self.budgets = budgets
+        self.prompt_width = prompt_width
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        generated = input_ids.shape[1] - self.prompt_width
+        return torch.tensor([generated >= b for b in self.budgets], device=input_ids.device)
 
 
 class _GrammarMask:

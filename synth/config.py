@@ -128,12 +128,25 @@ class SynthConfig(StrictConfig):
     batch_size: int = Field(8, ge=1, description="documents per backend call (local: also prompts per forward)")
     n_pairs: int = Field(5, ge=1, le=20)
     min_pair_words: int = Field(4, ge=1, description="a genre or audience with fewer words is unusable")
+    pair_catalogue: str | None = Field(
+        "catalogue_v1",
+        description="genre x audience catalogue (synth/prompts/<name>.json) that fills the places the model's "
+        "own pairs leave; null: a document without usable pairs is dropped (synth:json, synth:pairs)",
+    )
     judge: bool = False
     rules: dict[str, str | list[str]] = Field(
         {}, description="check -> rule(s), replacing maga's default for that check"
     )
     pairs_max_tokens: int = Field(1024, ge=1)
     rewrite_max_tokens: int = Field(2048, ge=1)
+    retry_rounds: int = Field(
+        1, ge=0, description="rounds of fresh catalogue pairs for a document whose rewrites all failed a check"
+    )
+    rewrite_budget: float | None = Field(
+        1.5, gt=0,
+        description="a rewrite's token budget as a multiple of its source's tokens (within rewrite_max_tokens); "
+        "a rewrite that reaches it is cut to its last sentence. null: rewrite_max_tokens for every rewrite",
+    )
     temperature: float = Field(0.7, ge=0)
     top_p: float = Field(0.9, gt=0, le=1)
     seed: int = 0
@@ -145,6 +158,18 @@ class SynthConfig(StrictConfig):
         if value is not None and value.strip():
             parse_selection(value)
         return value or None
+
+    @field_validator("pair_catalogue")
+    @classmethod
+    def _catalogue_exists(cls, value: str | None) -> str | None:
+        if value is not None:
+            from synth.maga import PROMPTS_DIR, load_catalogue
+
+            if not (PROMPTS_DIR / f"{value}.json").is_file():
+                shipped = sorted(p.stem for p in PROMPTS_DIR.glob("catalogue_*.json"))
+                raise ValueError(f"no catalogue {value!r} in synth/prompts; shipped: {', '.join(shipped)}")
+            load_catalogue(value)  # a malformed file fails here, naming itself
+        return value
 
     @field_validator("api_key_env")
     @classmethod
@@ -200,6 +225,9 @@ class SynthConfig(StrictConfig):
             rewrite_params=params(self.rewrite_max_tokens),
             max_source_chars=self.max_source_chars,
             rules=self.maga_rules(),
+            catalogue=self.pair_catalogue,
+            retry_rounds=self.retry_rounds,
+            rewrite_budget=self.rewrite_budget,
         )
 
     @property

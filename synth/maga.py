@@ -10,10 +10,12 @@ Two LM stages per source document, as in the paper:
 Then the paper's "limited consistency" principle (enough variation to add diversity, enough fidelity to
 keep the information) as checks. Each check is a pure function returning a score; thresholds are
 ``filters.decide`` rules over those scores, so a failing rewrite gets the reason ``synth:<check>`` and
-its scores stay available for re-thresholding, like every other stage of the project. Stage (a) fails a
-document with ``synth:json`` (no parseable pair list after a local repair and one re-ask) or
-``synth:pairs`` (nothing left after dropping non-text genres and near-duplicates); a backend failure is an
-error, never a drop and never an exception.
+its scores stay available for re-thresholding, like every other stage of the project. Places the model's
+proposals leave (unusable, duplicate or copied from the prompt's example; a reply that does not parse)
+are filled from a curated genre × audience catalogue (``Catalogue``); without one, stage (a) fails a
+document with ``synth:json`` or ``synth:pairs``. Rewrites stop at a budget proportional to the source and
+are cut back to their last sentence, and where they start to loop; a source whose rewrites all fail gets
+a round of fresh catalogue pairs. A backend failure is an error, never a drop and never an exception.
 
 The backend is passed in (``synth.backends.Backend``); nothing here imports torch, transformers or an
 HTTP client, so this module is tested without a model. Prompts are versioned files whose SHA-256 goes
@@ -23,6 +25,7 @@ into every synthetic document's provenance: editing a prompt means a new file na
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import math
 import re
@@ -69,6 +72,19 @@ class PromptTemplate:
     def fixed_parts(self) -> list[str]:
         """The template's own words, between placeholders: what an output must not parrot back."""
         return [part for part in _PLACEHOLDER.split(self.text)[::2] if part.strip()]
+
+    def example_pairs(self) -> list[Pair]:
+        """The (genre, audience) pairs the template shows as worked examples (JSON in its own words;
+        the "..." of a format line is not one)."""
+        found: list[Pair] = []
+        for part in self.fixed_parts():
+            for candidate in json_candidates(part):
+                try:
+                    pairs = pairs_from_json(json.loads(candidate)) or []
+                except (ValueError, RecursionError):
+                    continue
+                found.extend(p for p in pairs if words(p.genre) and words(p.audience) and p not in found)
+        return found
 
 
 @lru_cache(maxsize=None)
@@ -139,8 +155,12 @@ def prepare_source(text: str, max_chars: int) -> tuple[str, bool]:
 
 @dataclass(frozen=True)
 class Pair:
+    """A genre and an audience to rewrite for. ``origin``: ``model`` (proposed by the LM in stage a) or
+    ``catalogue`` (chosen from the curated catalogue because the LM's proposals fell short)."""
+
     genre: str
     audience: str
+    origin: str = "model"
 
 
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*")
@@ -327,6 +347,19 @@ def near_identical(a: Pair, b: Pair, threshold: float) -> bool:
     )
 
 
+def _copies_example(pair: Pair, examples: Sequence[Pair], share: float = 0.6) -> bool:
+    """Whether the genre or the audience takes at least ``share`` of its content words from the
+    examples' genres (audiences). Containment, not Jaccard: SmolLM2 shortens the example
+    ("first-year university students of biology.") rather than rephrasing it. The price: a document on
+    the example's own subject may lose a fitting proposal to the catalogue."""
+    for field_of in (lambda p: p.genre, lambda p: p.audience):
+        own = set(_content_stems(field_of(pair)))
+        seen = {w for e in examples for w in _content_stems(field_of(e))}
+        if own and len(own & seen) >= share * len(own):
+            return True
+    return False
+
+
 def dedup_pairs(pairs: Sequence[Pair], threshold: float = 0.6) -> tuple[list[Pair], int]:
     """Keep each pair unless it is near-identical to one kept before it; return (kept, duplicates)."""
     kept: list[Pair] = []
@@ -336,16 +369,21 @@ def dedup_pairs(pairs: Sequence[Pair], threshold: float = 0.6) -> tuple[list[Pai
     return kept, len(pairs) - len(kept)
 
 
-PAIR_PROBLEMS = ("empty", "non_text", "too_short", "same_text")
+PAIR_PROBLEMS = ("empty", "non_text", "too_short", "same_text", "example")
 
 
 def select_pairs(
-    pairs: Sequence[Pair], n: int, threshold: float = 0.6, min_words: int = 4
+    pairs: Sequence[Pair], n: int, threshold: float = 0.6, min_words: int = 4, examples: Sequence[Pair] = ()
 ) -> tuple[list[Pair], dict[str, float]]:
-    """Usable, distinct pairs (at most ``n``, in the LM's order) and counts of what was set aside."""
+    """Usable, distinct pairs (at most ``n``, in the LM's order) and counts of what was set aside.
+    ``examples``: the pairs the prompt showed; a proposal whose genre or audience is mostly made of theirs
+    is "example" (``_copies_example``: a small model copies the worked example instead of reading the
+    document, and the example is about another subject, so even half a copy does not fit)."""
     usable, problems = [], Counter()
     for pair in pairs:
         problem = pair_problem(pair, min_words)
+        if problem is None and examples and _copies_example(pair, examples):
+            problem = "example"
         if problem:
             problems[problem] += 1
         else:
@@ -360,11 +398,75 @@ def select_pairs(
     }
 
 
+# ------------------------------------------------------------------------------- the pair catalogue
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Curated genres and audiences (``prompts/catalogue_v1.json``), written to MAGA's rules for a pair
+    (a text-only genre in 2–3 sentences; an audience in 2 sentences, some uninterested or sceptical).
+
+    Why it exists: a small model's own proposals are often labels ("Technology") or repeats, and a
+    document with no usable pair would yield nothing. Stage (a) still asks the model first, so a capable
+    model keeps MAGA's per-document diversity; the catalogue only fills the places its proposals leave.
+    Versioned like a prompt: ``sha256`` of the file goes into the provenance of every pair taken from it.
+    """
+
+    name: str
+    genres: tuple[str, ...]
+    audiences: tuple[str, ...]
+    sceptical: frozenset[int]  # indexes of the audiences that are uninterested or sceptical
+    sha256: str
+
+    def pairs_for(self, source_id: str, n: int, taken: Sequence[Pair] = (), seed: int = 0) -> list[Pair]:
+        """``n`` catalogue pairs for one document, a function of its id and ``seed`` only: genres and
+        audiences each in their own salted-hash order, so documents get different pairs and a document
+        always gets the same ones. A genre already ``taken`` (or near one) is skipped, and when the
+        document has no sceptical audience yet, its first catalogue pair gets one (MAGA asks for at
+        least one uninterested or sceptical audience per document)."""
+
+        def order(items: Sequence[str], salt: str) -> list[int]:
+            key = f"{seed}\x1f{source_id}\x1f{salt}"
+            return sorted(range(len(items)), key=lambda i: (xxhash.xxh3_64_intdigest(f"{key}\x1f{i}".encode("utf-8", "surrogatepass")), i))
+
+        taken_genres = [set(_content_stems(p.genre)) for p in taken]
+        genres = [i for i in order(self.genres, "genre")
+                  if all(_jaccard(set(_content_stems(self.genres[i])), t) < 0.6 for t in taken_genres)]
+        audiences = order(self.audiences, "audience")
+        if not any(a in self.sceptical for a in (self.audiences.index(p.audience) for p in taken
+                                                 if p.audience in self.audiences)):
+            first = next((a for a in audiences if a in self.sceptical), None)
+            if first is not None:
+                audiences.remove(first)
+                audiences.insert(0, first)
+        count = min(n, len(genres), len(audiences))
+        return [Pair(self.genres[g], self.audiences[a], origin="catalogue")
+                for g, a in zip(genres[:count], audiences[:count])]
+
+
+@lru_cache(maxsize=None)
+def load_catalogue(name: str, directory: str | None = None) -> Catalogue:
+    """Load ``<directory>/<name>.json`` (default: ``synth/prompts``): ``genres`` (strings) and
+    ``audiences`` (``{"text", "sceptical"}``)."""
+    path = Path(directory or PROMPTS_DIR) / f"{name}.json"
+    data = path.read_bytes()
+    spec = json.loads(data)
+    audiences = tuple(a["text"] for a in spec["audiences"])
+    return Catalogue(
+        name=name,
+        genres=tuple(spec["genres"]),
+        audiences=audiences,
+        sceptical=frozenset(i for i, a in enumerate(spec["audiences"]) if a.get("sceptical")),
+        sha256=hashlib.sha256(data).hexdigest(),
+    )
+
+
 # ------------------------------------------------------------------------------- stage (b): checks
 
 #: Every score a rewrite gets; rules may only name these.
 SYNTH_SCORES: tuple[str, ...] = (
     "preamble",
+    "looped",
     "words",
     "truncated",
     "refusal",
@@ -377,10 +479,11 @@ SYNTH_SCORES: tuple[str, ...] = (
 
 #: (check, rule) in the order they are decided; the first failing one is the reason. Thresholds are
 #: ours: the paper drops "extremely low" keyword coverage without a number and keeps judge scores >= 3
-#: (92% of its tool model's outputs). Tune them on the bench's score distributions.
+#: (92% of its tool model's outputs). Tune them on the bench's score distributions. ``truncated`` has
+#: no rule: a rewrite that reaches its budget is cut back to its last complete sentence
+#: (``trim_to_sentence``), so reaching the budget is recorded, never a failure by itself.
 DEFAULT_RULES: tuple[tuple[str, str], ...] = (
     ("empty", "words >= 1"),
-    ("truncated", "truncated == 0"),
     ("refusal", "refusal == 0"),
     ("echo", "echo < 8"),
     ("length_ratio", "length_ratio >= 0.2"),
@@ -424,8 +527,73 @@ def strip_preamble(text: str) -> tuple[str, bool]:
 
 
 def truncated(finish_reason: str | None) -> float:
-    """1 when generation stopped at max_tokens: the end of the text is missing."""
+    """1 when generation stopped at its token budget (the text was then cut to its last sentence)."""
     return 1.0 if finish_reason == "length" else 0.0
+
+
+_SENTENCE_END = re.compile(r"[.!?\u2026\u3002\uff01\uff1f][\"'\u201d\u2019)\]]*(?=\s|$)")
+
+
+def trim_to_sentence(text: str) -> str:
+    """``text`` up to the end of its last complete sentence; "" when it has none. Applied to a rewrite
+    that reached its token budget: its last sentence is cut off mid-way, the ones before it are whole,
+    so the rewrite stops at the budget instead of failing as truncated."""
+    ends = list(_SENTENCE_END.finditer(text))
+    return text[: ends[-1].end()].rstrip() if ends else ""
+
+
+def rewrite_budget(source_tokens: int, ratio: float, cap: int, floor: int = 64) -> int:
+    """Tokens a rewrite may take: ``ratio`` × the source's tokens, at least ``floor`` (a short source
+    still gets room for a heading and a few sentences), at most ``cap`` (the step's ``max_tokens``).
+    Proportional, because a fixed budget is either far too long for a short source (a small model
+    rambles on until it hits it) or too short for a long one."""
+    return max(1, min(cap, max(floor, math.ceil(ratio * source_tokens))))
+
+
+def count_tokens(backend: Backend, text: str) -> int:
+    """The backend's own token count (``backend.count_tokens``), or an overestimate of one token per
+    three characters for a backend that has no tokenizer here (a server): English BPE averages about
+    four characters per token, so the budget errs on the generous side."""
+    counter = getattr(backend, "count_tokens", None)
+    if callable(counter):
+        return int(counter(text))
+    return math.ceil(len(text) / 3)
+
+
+_SENTENCE = re.compile(r"[^\n.!?\u2026\u3002\uff01\uff1f]*(?:[.!?\u2026\u3002\uff01\uff1f]+[\"'\u201d\u2019)\]]*|\n|$)")
+
+
+def cut_at_repetition(text: str, min_words: int = 3, n: int = 5, share: float = 0.5) -> tuple[str, bool]:
+    """``text`` up to the first sentence (or line) that repeats what came before, and whether it was cut.
+    A sentence repeats when it is an earlier one word for word (case and punctuation aside), or when at
+    least ``share`` of its word ``n``-grams already occurred (a loop with small variations: "The Earth's
+    rotation has been adjusted to match the Earth's rotation."). Sentences of fewer than ``min_words``
+    words, like a repeated "Yes.", do not count. Small models fall into such loops; what they wrote
+    before the loop may be a good rewrite, the loop never is. A correction like the cut at the budget:
+    the checks then judge what is left."""
+    seen: set[tuple[str, ...]] = set()
+    grams: set[tuple[str, ...]] = set()
+    for match in _SENTENCE.finditer(text):
+        key = tuple(words(match.group()))
+        if len(key) < min_words:
+            continue
+        own = [key[i : i + n] for i in range(len(key) - n + 1)]
+        if key in seen or (own and sum(g in grams for g in own) >= share * len(own)):
+            return text[: match.start()].rstrip(), True
+        seen.add(key)
+        grams.update(own)
+    return text, False
+
+
+def final_text(generation: Generation) -> tuple[str, bool, bool]:
+    """A rewrite's text as it is kept: one leading line of talk about the task removed
+    (``strip_preamble``), cut back to its last complete sentence when the budget stopped it, and cut
+    where it starts to repeat itself (``cut_at_repetition``). Returns (text, preamble removed, loop cut)."""
+    text, stripped = strip_preamble(generation.text or "")
+    if generation.finish_reason == "length":
+        text = trim_to_sentence(text)
+    text, looped = cut_at_repetition(text)
+    return text, stripped, looped
 
 
 _REFUSAL_START = re.compile(
@@ -515,12 +683,14 @@ def parse_judge(text: str) -> float:
 def rewrite_scores(
     source: str, generation: Generation, template: PromptTemplate, keywords: int = 20, pair: Pair | None = None
 ) -> dict[str, float]:
-    """Every check's score for one rewrite of ``source`` (the part the LM saw), after
-    ``strip_preamble`` (``preamble`` is 1 when a line was removed). ``judge`` is NaN here: it needs
-    another LM call (``judge_rewrites``)."""
-    text, stripped = strip_preamble(generation.text or "")
+    """Every check's score for one rewrite of ``source`` (the part the LM saw), on ``final_text``
+    (``preamble`` is 1 when a line was removed, ``truncated`` when the budget cut it, ``looped`` when a
+    repetition was cut off). ``judge`` is NaN
+    here: it needs another LM call (``judge_rewrites``)."""
+    text, stripped, looped = final_text(generation)
     return {
         "preamble": float(stripped),
+        "looped": float(looped),
         "words": float(len(words(text))),
         "truncated": truncated(generation.finish_reason),
         "refusal": refusal(text),
@@ -568,9 +738,9 @@ class MagaConfig:
 
     n_pairs: int = 5
     min_pairs: int = 1
-    pairs_prompt: str = "pairs_v1"
+    pairs_prompt: str = "pairs_v2"
     reask_prompt: str = "pairs_reask_v1"
-    rewrite_prompt: str = "rewrite_v1"
+    rewrite_prompt: str = "rewrite_v2"
     judge_prompt: str = "judge_v1"
     prompts_dir: str | None = None
     judge: bool = False
@@ -585,6 +755,16 @@ class MagaConfig:
     rules: tuple[Rule, ...] = field(default_factory=lambda: parse_rules(DEFAULT_RULES))
     #: stage (a) under ``pairs_schema(n_pairs)`` (structured generation); False: asked in words only
     structured_pairs: bool = True
+    #: the pair catalogue that fills the places the model's proposals leave (None: those documents get
+    #: fewer pairs, or ``synth:json`` / ``synth:pairs``)
+    catalogue: str | None = "catalogue_v1"
+    #: rounds of fresh catalogue pairs for a source whose rewrites all failed a check (0: none). A
+    #: capable model rarely needs one; a small one fails most rewrites, and one more round for the
+    #: sources left with nothing costs less than losing them.
+    retry_rounds: int = 1
+    #: a rewrite's token budget, × the source's tokens (``rewrite_budget``), within
+    #: ``rewrite_params.max_tokens``; None: ``max_tokens`` for every rewrite
+    rewrite_budget: float | None = 1.5
 
     def __post_init__(self) -> None:
         if self.structured_pairs and self.pairs_params.json_schema is None:
@@ -593,6 +773,9 @@ class MagaConfig:
 
     def prompt(self, name: str) -> PromptTemplate:
         return load_prompt(name, self.prompts_dir)
+
+    def pair_catalogue(self) -> Catalogue | None:
+        return load_catalogue(self.catalogue, self.prompts_dir) if self.catalogue else None
 
 
 @dataclass
@@ -626,6 +809,7 @@ class Rewrite:
     provenance: dict[str, Any]
     finish_reason: str | None = None
     generated_tokens: int = 0  # completion tokens of the rewrite (and of its judge call), as reported
+    max_tokens: int | None = None  # the rewrite's token budget
 
     @property
     def outcome(self) -> str:
@@ -644,13 +828,37 @@ class SourceResult:
     source_truncated: bool = False
 
 
-def generate(backend: Backend, prompts: list[str], params: SamplingParams) -> list[Generation]:
+def _takes_budgets(backend: Backend) -> bool:
+    """Whether ``backend.generate`` takes per-prompt ``max_tokens`` (ours do; a third-party one may not)."""
+    try:
+        return "max_tokens" in inspect.signature(backend.generate).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def generate(
+    backend: Backend, prompts: list[str], params: SamplingParams, max_tokens: Sequence[int] | None = None
+) -> list[Generation]:
     """``backend.generate`` held to its contract: one Generation per prompt, no exception. Our backends
-    keep it; a third-party one that raises or miscounts still only produces error results."""
+    keep it; a third-party one that raises or miscounts still only produces error results.
+    ``max_tokens``: a budget per prompt (each within ``params.max_tokens``)."""
     if not prompts:
         return []
     try:
-        out = list(backend.generate(prompts, params))
+        if max_tokens is None:
+            out = list(backend.generate(prompts, params))
+        elif _takes_budgets(backend):
+            out = list(backend.generate(prompts, params, max_tokens=list(max_tokens)))
+        else:  # a backend written before per-prompt budgets: one call per distinct budget
+            out = [Generation(error="not generated")] * len(prompts)
+            for budget in sorted(set(max_tokens)):
+                idx = [i for i, m in enumerate(max_tokens) if m == budget]
+                got = list(backend.generate([prompts[i] for i in idx], replace(params, max_tokens=budget)))
+                if len(got) != len(idx):
+                    out = got  # miscounted: reported below
+                    break
+                for i, g in zip(idx, got):
+                    out[i] = g
     except Exception as exc:  # noqa: BLE001 - fail per record, not per job
         return [Generation(error=f"backend raised {type(exc).__name__}: {exc}")] * len(prompts)
     if len(out) != len(prompts):
@@ -695,10 +903,17 @@ def _pairs_outcome(
         return PairsOutcome(source_id, [], "failed", {}, reason=f"{STAGE}:empty")
     if not generation.ok:
         return PairsOutcome(source_id, [], "failed", {}, error=generation.error)
-    if parsed is None:
+    catalogue = config.pair_catalogue()
+    if parsed is None and catalogue is None:
         return PairsOutcome(source_id, [], "failed", {}, reason=f"{STAGE}:json", raw=generation.text or "")
-    pairs, how = parsed
-    kept, counts = select_pairs(pairs, config.n_pairs, config.dedup_threshold, config.min_pair_words)
+    pairs, how = parsed if parsed is not None else ([], "failed")
+    kept, counts = select_pairs(pairs, config.n_pairs, config.dedup_threshold, config.min_pair_words,
+                                config.prompt(config.pairs_prompt).example_pairs())
+    filled: list[Pair] = []
+    if catalogue is not None and len(kept) < config.n_pairs:
+        filled = catalogue.pairs_for(source_id, config.n_pairs - len(kept), kept, config.pairs_params.seed or 0)
+    counts["catalogue"] = float(len(filled))
+    kept = kept + filled
     reason = f"{STAGE}:pairs" if len(kept) < config.min_pairs else None
     return PairsOutcome(source_id, kept, how, counts, reason=reason, raw=generation.text or "")
 
@@ -723,12 +938,14 @@ def provenance(
     pairs_repair: str,
     source_chars: int,
     source_truncated: bool,
+    catalogue: Catalogue | None = None,
 ) -> dict[str, Any]:
     """The provenance record of one synthetic document: where it came from and how it was made.
 
     ``prompts`` and ``sampling`` are keyed by step (``pairs``, ``reask``, ``rewrite``, ``judge``; a step
     that did not run is None), so the record has the same keys for every document (one Arrow struct).
-    NaN scores (a check that abstained, the judge when off) become None.
+    NaN scores (a check that abstained, the judge when off) become None. ``catalogue``: the catalogue
+    the pair was taken from (None for a pair the model proposed).
     """
     steps = ("pairs", "reask", "rewrite", "judge")
     return {
@@ -737,6 +954,8 @@ def provenance(
         "pair_index": pair_index,
         "genre": pair.genre,
         "audience": pair.audience,
+        "pair_origin": pair.origin,
+        "catalogue_sha256": catalogue.sha256 if catalogue is not None else None,
         "prompt_names": {s: (prompts[s].name if prompts.get(s) else None) for s in steps},
         "prompt_sha256": {s: (prompts[s].sha256 if prompts.get(s) else None) for s in steps},
         "backend": backend,
@@ -776,6 +995,65 @@ def reformulate(
     return rewrite_and_check(docs, propose_pairs(docs, backend, config), backend, config)
 
 
+def _rewrite_round(jobs: Sequence[tuple[SourceResult, int, Pair]], backend: Backend, config: MagaConfig) -> None:
+    """One rewrite per job, scored, decided and (with ``judge``) judged; appended to its source's result."""
+    rewrite_t = config.prompt(config.rewrite_prompt)
+    prompts = [rewrite_t.render(genre=p.genre, audience=p.audience, document=r.source_text) for r, _, p in jobs]
+    cap = config.rewrite_params.max_tokens
+    budgets = None
+    if config.rewrite_budget is not None:
+        tokens = {id(r): count_tokens(backend, r.source_text) for r, _, _ in jobs}
+        budgets = [rewrite_budget(tokens[id(r)], config.rewrite_budget, cap) for r, _, _ in jobs]
+    generations = generate(backend, prompts, config.rewrite_params, budgets)
+    made: list[tuple[SourceResult, Rewrite]] = []
+    for j, ((result, k, pair), generation) in enumerate(zip(jobs, generations, strict=True)):
+        scores = (
+            rewrite_scores(result.source_text, generation, rewrite_t, config.keywords, pair) if generation.ok else {}
+        )
+        rewrite = Rewrite(
+            id=synthetic_id(result.source_id, k, pair, rewrite_t.sha256, backend.model),
+            source_id=result.source_id,
+            pair_index=k,
+            pair=pair,
+            text=final_text(generation)[0] if generation.text is not None else None,
+            scores=scores,
+            reason=decide(scores, config.rules) if generation.ok else None,
+            error=generation.error,
+            provenance={},
+            finish_reason=generation.finish_reason,
+            generated_tokens=generation.completion_tokens or 0,
+            max_tokens=budgets[j] if budgets is not None else cap,
+        )
+        result.rewrites.append(rewrite)
+        made.append((result, rewrite))
+    if config.judge:
+        to_judge = [(result.source_text, rw) for result, rw in made
+                    if rw.error is None and (rw.reason is None or config.judge_all)]
+        judge_rewrites(to_judge, backend, config)
+        for _, rw in to_judge:
+            rw.reason = decide(rw.scores, config.rules)
+
+
+def _retry_jobs(
+    results: Sequence[SourceResult], catalogue: Catalogue, config: MagaConfig, round_: int
+) -> list[tuple[SourceResult, int, Pair]]:
+    """Another round for each source whose rewrites all failed a check (a backend error is not retried:
+    it is reported): ``n_pairs`` catalogue pairs it has not had, in a new order (``seed`` + round). The new
+    pairs join the source's pair list, so pairs and rewrites still match one to one."""
+    jobs = []
+    for result in results:
+        if not result.rewrites or any(rw.error is not None or rw.reason is None for rw in result.rewrites):
+            continue
+        seed = (config.pairs_params.seed or 0) + round_
+        fresh = catalogue.pairs_for(result.source_id, config.n_pairs, result.pairs.pairs, seed)
+        start = len(result.pairs.pairs)
+        result.pairs.pairs.extend(fresh)
+        result.pairs.counts["catalogue"] = result.pairs.counts.get("catalogue", 0.0) + len(fresh)
+        result.pairs.counts["retried"] = result.pairs.counts.get("retried", 0.0) + len(fresh)
+        jobs.extend((result, start + i, pair) for i, pair in enumerate(fresh))
+    return jobs
+
+
 def rewrite_and_check(
     docs: Sequence[Mapping[str, Any]],
     pairs_outcomes: Sequence[PairsOutcome],
@@ -798,37 +1076,14 @@ def rewrite_and_check(
         results.append(result)
         if outcome.reason is None and outcome.error is None:
             jobs.extend((result, k, pair) for k, pair in enumerate(outcome.pairs))
-    prompts = [rewrite_t.render(genre=p.genre, audience=p.audience, document=r.source_text) for r, _, p in jobs]
-    generations = generate(backend, prompts, config.rewrite_params)
-    for (result, k, pair), generation in zip(jobs, generations, strict=True):
-        scores = (
-            rewrite_scores(result.source_text, generation, rewrite_t, config.keywords, pair) if generation.ok else {}
-        )
-        result.rewrites.append(
-            Rewrite(
-                id=synthetic_id(result.source_id, k, pair, rewrite_t.sha256, backend.model),
-                source_id=result.source_id,
-                pair_index=k,
-                pair=pair,
-                text=strip_preamble(generation.text)[0] if generation.text is not None else None,
-                scores=scores,
-                reason=decide(scores, config.rules) if generation.ok else None,
-                error=generation.error,
-                provenance={},
-                finish_reason=generation.finish_reason,
-                generated_tokens=generation.completion_tokens or 0,
-            )
-        )
-    if config.judge:
-        to_judge = [
-            (result.source_text, rw)
-            for result in results
-            for rw in result.rewrites
-            if rw.error is None and (rw.reason is None or config.judge_all)
-        ]
-        judge_rewrites(to_judge, backend, config)
-        for _, rw in to_judge:
-            rw.reason = decide(rw.scores, config.rules)
+    catalogue = config.pair_catalogue()
+    for round_ in range(1 + config.retry_rounds):
+        _rewrite_round(jobs, backend, config)
+        if catalogue is None or round_ == config.retry_rounds:
+            break
+        jobs = _retry_jobs(results, catalogue, config, round_ + 1)
+        if not jobs:
+            break
     for result in results:
         reask = config.prompt(config.reask_prompt) if result.pairs.repair == "reask" else None
         for rw in result.rewrites:
@@ -842,13 +1097,14 @@ def rewrite_and_check(
                 sampling={
                     "pairs": config.pairs_params,
                     "reask": config.pairs_params if reask else None,
-                    "rewrite": config.rewrite_params,
+                    "rewrite": replace(config.rewrite_params, max_tokens=rw.max_tokens or config.rewrite_params.max_tokens),
                     "judge": config.judge_params if config.judge else None,
                 },
                 scores=rw.scores,
                 pairs_repair=result.pairs.repair,
                 source_chars=len(result.source_text),
                 source_truncated=result.source_truncated,
+                catalogue=config.pair_catalogue() if rw.pair.origin == "catalogue" else None,
             )
     return results
 

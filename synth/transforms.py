@@ -124,7 +124,10 @@ def route_rewrites(doc: Mapping[str, Any], output: SourceOutput, annotate_only: 
     stats[f"source:{source_outcome}"] += 1
     stats[f"repair:{pairs.repair}"] += 1
     stats["pairs_proposed"] += int(pairs.counts.get("proposed", 0))
-    stats["pairs_kept"] += len(pairs.pairs) if pairs.reason is None and pairs.error is None else 0
+    found = pairs.reason is None and pairs.error is None
+    stats["pairs_kept"] += len(pairs.pairs) if found else 0
+    stats["pairs_catalogue"] += int(pairs.counts.get("catalogue", 0)) if found else 0
+    stats["pairs_retried"] += int(pairs.counts.get("retried", 0)) if found else 0
     for rw in sorted(result.rewrites, key=lambda r: r.pair_index):
         stats["rewrites"] += 1
         stats[f"rewrite:{rw.outcome}"] += 1
@@ -201,6 +204,8 @@ def summarize(counts: Mapping[str, int], tokenizers: set[str], backend: str, mod
         "pairs_repair": {r: counts.get(f"repair:{r}", 0) for r in REPAIRS},
         "pairs_proposed": counts.get("pairs_proposed", 0),
         "pairs_kept": counts.get("pairs_kept", 0),
+        "pairs_catalogue": counts.get("pairs_catalogue", 0),
+        "pairs_retried": counts.get("pairs_retried", 0),
         "rewrites": counts.get("rewrites", 0),
         "rewrite_outcomes": dict(sorted(outcomes.items(), key=lambda kv: (kv[0] != "keep", kv[0]))),
         "synthetic_documents": kept,

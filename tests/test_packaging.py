@@ -41,7 +41,8 @@ def sdist_files(tmp_path_factory) -> list[str]:
 def test_workers_get_the_models_recipes_and_prompts(sdist_files):
     for name in ("filters/models/lid.176.ftz", "filters/models/quality_en.ftz", "filters/models/wiki_en.arpa.bin",
                  "filters/models/wiki_en.sp.model",
-                 "pipelines/recipes/default.yaml", "synth/prompts/rewrite_v1.txt", "pipelines/registry.py",
+                 "pipelines/recipes/default.yaml", "synth/prompts/rewrite_v2.txt", "synth/prompts/catalogue_v1.json",
+                 "pipelines/registry.py",
                  "schemas/outcomes.py"):
         assert name in sdist_files
 

@@ -8,7 +8,7 @@ import apache_beam as beam
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
 
-from dedup.transforms import ExactDedup, NearDedup
+from dedup.transforms import AgainstCorpus, ExactDedup, NearDedup
 from schemas.outcomes import DOCS, DROPPED, ERRORS
 from dedup.config import ExactDedupConfig, NearDedupConfig
 
@@ -156,3 +156,49 @@ def test_first_copy_combine_does_not_depend_on_bundles_or_merge_order():
             assert unpack(packed)["id"] == expected_first
             assert sorted(d["id"] for d in beaten) == sorted(d["id"] for d in docs if d["id"] != expected_first)
             assert all(("text" in d) == annotate for d in beaten)  # light records in filter mode
+
+
+def test_rewrites_that_copy_the_corpus_or_each_other_are_marked(texts):
+    """AgainstCorpus: a rewrite equal to a curated text is an exact copy of it, one a light edit of a
+    curated text a near copy of it (the curated document is named, whatever the ids); among rewrites with
+    no curated match, the first by id survives; a dropped curated document is not a reference."""
+    corpus = [_doc("c1", texts[0]), _doc("c2", texts[1]), dict(_doc("c0", texts[2]), decision="gopher:x")]
+    rewrites = [
+        _doc("r-exact", texts[0].upper()),  # the same normalized text as c1
+        _doc("a-near", _edit(texts[1], 0.01, 1)),  # a near copy of c2, with a smaller id than c2
+        _doc("r2", _edit(texts[3], 0.01, 2)),
+        _doc("r1", _edit(texts[3], 0.01, 3)),  # r1 and r2 copy each other: r1 (smaller id) survives
+        _doc("r-new", texts[4]),
+        _doc("r-dropped-corpus", texts[2]),  # c0 was dropped: no reference, kept
+    ]
+    for annotate_only, seed in ((False, 0), (False, 1), (True, 0)):
+        _COLLECTED.update(kept=[], dropped=[])
+        with BeamTestPipeline(runner="DirectRunner") as p:
+            r = p | "R" >> beam.Create(random.Random(seed).sample(rewrites, len(rewrites)), reshuffle=True)
+            c = p | "C" >> beam.Create(corpus, reshuffle=True)
+            out = (r, c) | AgainstCorpus(True, NearDedupConfig(), annotate_only)
+            out[DOCS] | "k" >> beam.Map(_collect, "kept")
+            out[DROPPED] | "d" >> beam.Map(_collect, "dropped")
+        marked = {(d["id"], d["decision"], d["duplicate_of"]) for d in _COLLECTED["kept"] + _COLLECTED["dropped"]}
+        assert marked == {("r-exact", "dedup:exact", "c1"), ("a-near", "dedup:near", "c2"),
+                          ("r2", "dedup:near", "r1"), ("r1", "keep", None), ("r-new", "keep", None),
+                          ("r-dropped-corpus", "keep", None)}
+        kept = {d["id"] for d in _COLLECTED["kept"]}
+        assert kept == ({"r1", "r-new", "r-dropped-corpus"} | ({"r-exact", "a-near", "r2"} if annotate_only else set()))
+
+
+def test_against_corpus_with_exact_only_leaves_near_copies(texts):
+    corpus = [_doc("c1", texts[0])]
+    rewrites = [_doc("r-near", _edit(texts[0], 0.01, 1)), _doc("r-exact", texts[0])]
+    kept, dropped = _run_pair(AgainstCorpus(True, None, False), rewrites, corpus)
+    assert [d["id"] for d in kept] == ["r-near"] and [(d["id"], d["decision"]) for d in dropped] == [
+        ("r-exact", "dedup:exact")]
+
+
+def _run_pair(transform, rewrites, corpus):
+    _COLLECTED.update(kept=[], dropped=[])
+    with BeamTestPipeline(runner="DirectRunner") as p:
+        out = (p | "R" >> beam.Create(rewrites), p | "C" >> beam.Create(corpus)) | transform
+        out[DOCS] | "k" >> beam.Map(_collect, "kept")
+        out[DROPPED] | "d" >> beam.Map(_collect, "dropped")
+    return _COLLECTED["kept"], _COLLECTED["dropped"]

@@ -25,6 +25,7 @@ from pipelines.registry import (
     section,
     stage,
     stage_transforms,
+    synthetic_checks,
 )
 from schemas import SCHEMA_VERSION
 
@@ -33,9 +34,10 @@ from schemas import SCHEMA_VERSION
 #: section did (issue 14), d7dd257ce8e79c16 until it got ``eos`` (token shards, issue 14), c075cce840337b26
 #: until extraction took title and date the light way (issue 15), 387c89406ae51efb until perplexity named its
 #: SentencePiece model (CCNet's pair, issue 16), 5654e1fbe56cddae until quality got a backend and an encoder
-#: (issue 16), 82786f688286bd17 until output got its ``report`` switch (issue 17); moving the sections into
-#: their packages (issue 12) kept it.
-DEFAULT_RECIPE_HASH = "0bee9e034b5cb2c4"
+#: (issue 16), 82786f688286bd17 until output got its ``report`` switch (issue 17), 0bee9e034b5cb2c4 until
+#: synth got its pair catalogue, retry rounds, rewrite budget and smoke-test excerpt size (issue 18);
+#: moving the sections into their packages (issue 12) kept it.
+DEFAULT_RECIPE_HASH = "e443d54bf9270adc"
 
 #: The ``scores`` struct of each schema version, as ``stage.score`` in column order: a stage that adds,
 #: drops or moves a score changes the Parquet schema, so it bumps ``SCHEMA_VERSION`` and adds a line here.
@@ -185,3 +187,14 @@ def test_a_disabled_stage_leaves_the_graph_and_the_batch():
     steps = dict(stage_transforms(_job(recipe)))
     assert list(steps) == ["Read", "Curate(url)", "Extract", "Curate", "NearDedup", "Curate(pii)", "Tokenize"]
     assert "c4" not in [spec.name for spec, _ in steps["Curate"].stages]
+
+
+def test_rewrites_go_through_the_stages_that_judge_any_text():
+    before, after = synthetic_checks(load_recipe())
+    names = [spec.name for spec, _ in before]
+    heuristics = [spec.name for spec in STAGES if spec.section.startswith("heuristics.")]
+    assert names == ["language", *heuristics]  # in stage order, every heuristic (a new one too)
+    assert [spec.name for spec, _ in after] == ["pii"]
+    assert not {"url", "decontamination", "quality", "perplexity"} & set(names)
+    before, _ = synthetic_checks(load_recipe(overrides={"heuristics.c4.enabled": False}))
+    assert "c4" not in [spec.name for spec, _ in before]

@@ -13,12 +13,13 @@ from pipelines.registry import SYNTHETIC_SCHEMA
 
 pytestmark = pytest.mark.slow
 
-# Small enough for a shared CPU (~20 tokens/s). The truncation check is off because these token limits
-# cut every rewrite short on purpose, and keyword coverage because 48 tokens cannot cover a source's
-# top keywords: this tests the branch, not SmolLM2's writing (bench/ measures that).
+# Small enough for a shared CPU (~20 tokens/s). Keyword coverage is off because 96 tokens cannot cover a
+# source's top keywords, and Gopher's 50-word minimum would drop every such rewrite: this tests the
+# branch, not SmolLM2's writing (bench/ measures that).
 SMALL = ["synth.select=null", "synth.max_documents=2", "synth.n_pairs=2", "synth.batch_size=2",
-         "synth.pairs_max_tokens=160", "synth.rewrite_max_tokens=48", "synth.max_source_chars=600",
-         "synth.min_pair_words=1", "synth.num_threads=1", "synth.rules={truncated: [], keyword_coverage: []}"]
+         "synth.pairs_max_tokens=160", "synth.rewrite_max_tokens=96", "synth.max_source_chars=600",
+         "synth.min_pair_words=1", "synth.num_threads=1", "synth.rules={keyword_coverage: []}",
+         "heuristics.gopher_quality.rules={}"]
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +38,10 @@ def test_synthetic_config_is_written_with_provenance(synth_run):
     assert synth["documents_in"] == stats["kept"] and synth["documents_selected"] == 2
     assert synth["documents_over_cap"] == stats["kept"] - 2
     assert sum(synth["rewrite_outcomes"].values()) == synth["rewrites"] == synth["pairs_kept"]
-    assert synth["synthetic_rows"] == synth["synthetic_documents"] == synth["rewrite_outcomes"]["keep"]
+    # the rewrites that passed synthesis's checks, each through the corpus's: kept, or dropped with a reason
+    assert synth["synthetic_rows"] == synth["rewrite_outcomes"]["keep"] == sum(synth["corpus_checks"].values())
+    assert synth["synthetic_documents"] == synth["corpus_checks"]["keep"] == synth["funnel"]["kept"]
+    assert synth["funnel"]["passed_synthesis_checks"] == synth["rewrite_outcomes"]["keep"]
     # Every LM call is paid for, kept or not: at least the pairs answers and the kept rewrites.
     assert synth["generated_tokens"] > synth["tokens_out"] > 0
     assert stats["identity_problems"] == []  # the read funnel is untouched by the synthetic branch
@@ -55,6 +59,9 @@ def test_synthetic_config_is_written_with_provenance(synth_run):
         assert row["token_count"] == len(encoding.encode_ordinary(row["text"]))
         assert row["provenance"]["source_id"] in kept_ids and row["provenance"]["method"] == "maga"
         assert row["provenance"]["prompt_sha256"]["rewrite"] and row["text"]
+        # scored by the corpus stages that check rewrites; not by those that rank crawled pages
+        assert row["scores"]["language"] and row["scores"]["gopher_repetition"] and row["scores"]["pii"]
+        assert row["scores"]["quality"] is None and row["language_score"] is not None
 
 
 def test_the_synthetic_config_gets_its_own_token_shards(synth_run):
@@ -79,6 +86,25 @@ def test_card_and_recipe_describe_the_synthetic_config(synth_run):
     assert yaml.safe_load((out / "recipe.yaml").read_text())["synth"]["enabled"] is True
     import datasets
 
-    synthetic = datasets.load_dataset(str(out), "synthetic", split="train")
+    cache = str(out.parent / "hf-cache")  # datasets keys its cache by folder name: never an earlier run's
+    synthetic = datasets.load_dataset(str(out), "synthetic", split="train", cache_dir=cache)
     assert synthetic.num_rows == stats["synthetic"]["synthetic_documents"]
-    assert datasets.load_dataset(str(out), split="train").num_rows == stats["kept"]
+    assert datasets.load_dataset(str(out), split="train", cache_dir=cache).num_rows == stats["kept"]
+
+
+def test_annotate_only_writes_every_rewrite_with_the_filter_runs_kept_ones(synth_run, local_lm, data_dir, tmp_path):
+    """The same run with --annotate_only: rejected rewrites are rows too, with their reason (synthesis's or a
+    corpus stage's), scored and PII-corrected like every written row; those marked keep are exactly the
+    filter run's synthetic rows."""
+    out, _ = synth_run
+    annotated = tmp_path / "annotated"
+    args = ["--input", str(data_dir / "mini.warc.gz"), "--output", str(annotated), "-q", "--synth", "--annotate_only"]
+    for item in [*SMALL, "output.formats=[parquet, nanotron]"]:
+        args += ["--set", item]
+    assert main(args) == 0
+    rows = pq.read_table(annotated / "synthetic").to_pylist()
+    kept = {(r["id"], r["text"]) for r in rows if r["decision"] == "keep"}
+    assert kept == {(r["id"], r["text"]) for r in pq.read_table(out / "synthetic").to_pylist()}
+    assert len(rows) > len(kept) and all(r["scores"] is not None and r["scores"]["pii"] for r in rows)
+    synth = json.loads((annotated / "stats.json").read_text())["synthetic"]
+    assert synth["synthetic_rows"] == len(rows) and synth["synthetic_documents"] == len(kept)

@@ -198,7 +198,7 @@ def test_load_dataset_reads_only_the_parquet_beside_token_shards(cl100k_run):
     import datasets
 
     out, stats = cl100k_run
-    ds = datasets.load_dataset(str(out), split="train")
+    ds = datasets.load_dataset(str(out), split="train", cache_dir=str(out.parent / "hf-cache"))  # never a stale cache
     assert ds.num_rows == stats["output"]["rows"] and "text" in ds.column_names
 
 

@@ -65,7 +65,7 @@ class Scripted:
         for p in prompts:
             if p.startswith("You are grading"):
                 out.append(self.judge(p))
-            elif p.startswith("Rewrite the document"):
+            elif "Rewrite the text above" in p or p.startswith("Rewrite the document"):
                 out.append(self.rewrite(p))
             else:
                 self.pair_calls += 1
@@ -84,8 +84,10 @@ def test_scripted_backend_satisfies_the_protocol():
     "name, placeholders",
     [
         ("pairs_v1", {"n", "document"}),
+        ("pairs_v2", {"n", "document"}),
         ("pairs_reask_v1", {"n"}),
         ("rewrite_v1", {"genre", "audience", "document"}),
+        ("rewrite_v2", {"genre", "audience", "document"}),
         ("judge_v1", {"genre", "audience", "document", "rewrite"}),
     ],
 )
@@ -103,10 +105,32 @@ def test_render_substitutes_once_and_requires_every_placeholder():
         t.render(genre="x", document="y")
 
 
-def test_pairs_prompt_states_the_papers_constraints():
-    text = maga.load_prompt("pairs_v1").render(n=5, document="D")
+@pytest.mark.parametrize("name", ["pairs_v1", "pairs_v2"])
+def test_pairs_prompt_states_the_papers_constraints(name):
+    text = maga.load_prompt(name).render(n=5, document="D")
     for phrase in ("exactly 5", "2 to 3 sentences", "2 sentences", "text-only", "uninterested", "sceptical", "JSON"):
         assert phrase in text
+
+
+def test_pairs_v2_shows_an_example_that_passes_the_pair_checks():
+    text = maga.load_prompt("pairs_v2").text
+    example = json.loads(text.split("two good pairs are\n", 1)[1].split("\n", 1)[0])
+    pairs = maga.pairs_from_json(example)
+    assert len(pairs) == 2 and all(maga.pair_problem(p) is None for p in pairs)
+    assert maga.load_prompt("pairs_v2").example_pairs() == pairs and maga.load_prompt("pairs_v1").example_pairs() == []
+
+
+def test_a_proposal_that_copies_the_prompts_example_is_replaced():
+    example = maga.load_prompt("pairs_v2").example_pairs()[1]
+    copied = Pair(example.genre, "First-year university students of biology.")  # seen from SmolLM2
+    reply = json.dumps([{"genre": copied.genre, "audience": copied.audience}, PAIRS[0]])
+    [outcome] = maga.propose_pairs([DOC], Scripted(pairs=lambda p, n: Generation(text=reply)), MagaConfig(n_pairs=2))
+    assert outcome.counts["example"] == 1 and outcome.pairs[0] == Pair(**PAIRS[0])
+    assert outcome.pairs[1].origin == "catalogue"
+    # what SmolLM2 wrote for an article on atomic time: the example's genre, reworded
+    smol = Pair("A lecture handout for a biology class. It gives a good balance of facts and makes it easy to "
+                "understand. It is a lecture handout.", "first-year university students of biology.")
+    assert maga.select_pairs([smol], 1, examples=maga.load_prompt("pairs_v2").example_pairs())[1]["example"] == 1
 
 
 # ---------------------------------------------------------------------------------------- JSON repair
@@ -230,6 +254,7 @@ def test_select_pairs_caps_at_n_and_counts_what_it_set_aside():
     proposed = [Pair(**p) for p in PAIRS] + [Pair("A video essay.", "Gamers."), Pair(**PAIRS[0])]
     kept, counts = maga.select_pairs(proposed, n=2)
     assert kept == [Pair(**PAIRS[0]), Pair(**PAIRS[1])]
+    assert counts.pop("example") == 0.0
     assert counts == {
         "proposed": 5.0,
         "empty": 0.0,
@@ -347,7 +372,6 @@ def test_default_rules_name_the_check_and_abstain_on_nan():
     rules = maga.parse_rules(maga.DEFAULT_RULES)
     assert {r.reason for r in rules} == {
         "synth:empty",
-        "synth:truncated",
         "synth:refusal",
         "synth:echo",
         "synth:length_ratio",
@@ -362,7 +386,8 @@ def test_default_rules_name_the_check_and_abstain_on_nan():
     assert maga.decide(good, rules) is None  # judge is NaN: abstains
     assert maga.decide({**good, "judge": 2.0}, rules) == "synth:judge"
     assert maga.decide({**good, "length_ratio": 5.0}, rules) == "synth:length_ratio"
-    assert maga.decide({**good, "truncated": 1.0, "refusal": 1.0}, rules) == "synth:truncated"  # first in order
+    assert maga.decide({**good, "truncated": 1.0}, rules) is None  # reaching the budget is not a failure
+    assert maga.decide({**good, "echo": 9.0, "refusal": 1.0}, rules) == "synth:refusal"  # first in order
 
 
 def test_rules_from_a_mapping_and_errors_that_name_the_check():
@@ -411,13 +436,17 @@ def test_stage_a_local_repair_then_reask_then_json_drop():
 
     second_time = Scripted(pairs=lambda p, n: Generation(text="Genre: essay" if n == 1 else json.dumps(PAIRS)))
     [outcome] = maga.propose_pairs([DOC], second_time)
-    assert outcome.repair == "reask" and len(outcome.pairs) == 3
+    # the model's 3 pairs first, then 2 from the catalogue to make the 5 asked for
+    assert outcome.repair == "reask" and [p.origin for p in outcome.pairs] == ["model"] * 3 + ["catalogue"] * 2
+    assert outcome.pairs[:3] == [Pair(**p) for p in PAIRS] and outcome.counts["catalogue"] == 2
     reask_prompt = second_time.calls[1][0][0]
     assert reask_prompt.startswith(second_time.calls[0][0][0]) and "could not be read as JSON" in reask_prompt
 
     never = Scripted(pairs=lambda p, n: Generation(text='[{"genre": "cut'))
-    [outcome] = maga.propose_pairs([DOC], never)
+    [outcome] = maga.propose_pairs([DOC], never, MagaConfig(catalogue=None))
     assert outcome.reason == "synth:json" and outcome.repair == "failed" and never.pair_calls == 2
+    [outcome] = maga.propose_pairs([DOC], never)  # with the catalogue (the default) the document still gets pairs
+    assert outcome.reason is None and outcome.repair == "failed" and [p.origin for p in outcome.pairs] == ["catalogue"] * 5
 
 
 def test_stage_a_errors_and_empty_pair_lists():
@@ -428,8 +457,10 @@ def test_stage_a_errors_and_empty_pair_lists():
     )  # no re-ask of a dead backend
 
     visual = Scripted(pairs=lambda p, n: Generation(text='[{"genre": "A comic.", "audience": "Kids."}]'))
-    [outcome] = maga.propose_pairs([DOC], visual)
+    [outcome] = maga.propose_pairs([DOC], visual, MagaConfig(catalogue=None))
     assert outcome.reason == "synth:pairs" and outcome.counts["non_text"] == 1
+    [outcome] = maga.propose_pairs([DOC], visual)
+    assert outcome.reason is None and outcome.counts["non_text"] == 1 and outcome.counts["catalogue"] == 5
 
 
 def test_reformulate_end_to_end_with_provenance():
@@ -446,11 +477,15 @@ def test_reformulate_end_to_end_with_provenance():
     assert (
         prov["source_id"] == "doc-1" and prov["genre"] == PAIRS[1]["genre"] and prov["audience"] == PAIRS[1]["audience"]
     )
-    assert prov["prompt_sha256"]["pairs"] == maga.load_prompt("pairs_v1").sha256
-    assert prov["prompt_sha256"]["rewrite"] == maga.load_prompt("rewrite_v1").sha256
-    assert prov["prompt_names"] == {"pairs": "pairs_v1", "reask": None, "rewrite": "rewrite_v1", "judge": None}
+    assert prov["prompt_sha256"]["pairs"] == maga.load_prompt("pairs_v2").sha256
+    assert prov["prompt_sha256"]["rewrite"] == maga.load_prompt("rewrite_v2").sha256
+    assert prov["prompt_names"] == {"pairs": "pairs_v2", "reask": None, "rewrite": "rewrite_v2", "judge": None}
     assert prov["backend"] == "scripted" and prov["model"] == "scripted-lm" and prov["pairs_repair"] == "none"
-    assert prov["sampling"]["rewrite"] == config.rewrite_params.as_dict() and prov["sampling"]["judge"] is None
+    assert prov["pair_origin"] == "model" and prov["catalogue_sha256"] is None
+    # the rewrite's budget: 1.5 x the source's tokens (a server-like backend: one token per 3 characters)
+    budget = maga.rewrite_budget(math.ceil(len(SOURCE) / 3), 1.5, config.rewrite_params.max_tokens)
+    assert rw.max_tokens == budget == prov["sampling"]["rewrite"]["max_tokens"] and prov["sampling"]["judge"] is None
+    assert backend.calls[1][1].max_tokens == budget  # asked with that budget (one call per distinct budget)
     assert prov["scores"]["judge"] is None and prov["scores"]["keyword_coverage"] == rw.scores["keyword_coverage"]
     json.dumps(prov, allow_nan=False)  # NaN-free, serialisable
     ids = [r.id for r in result.rewrites]
@@ -473,16 +508,18 @@ def test_reformulate_turns_each_failure_into_its_own_outcome():
         [
             Generation(error="HTTP 500: boom"),
             Generation(text="I'm sorry, but I cannot rewrite this.", finish_reason="stop"),
-            Generation(text=GOOD_REWRITE, finish_reason="length"),
+            Generation(text=GOOD_REWRITE + " Then the leaves", finish_reason="length"),
         ]
     )
     backend = Scripted(rewrite=lambda p: next(answers, Generation(text=" \n", finish_reason="stop")))
     docs = [DOC, {"id": "blank", "text": "  \n "}, {"id": "doc-3", "text": SOURCE}]
     r1, r2, r3 = maga.reformulate(docs, backend, MagaConfig(n_pairs=3))
-    assert [r.outcome for r in r1.rewrites] == ["synth:backend", "synth:refusal", "synth:truncated"]
+    # the one that reached its budget is cut back to its last whole sentence and kept
+    assert [r.outcome for r in r1.rewrites] == ["synth:backend", "synth:refusal", "keep"]
+    assert r1.rewrites[2].text == GOOD_REWRITE and r1.rewrites[2].scores["truncated"] == 1.0
     assert r1.rewrites[0].error == "HTTP 500: boom" and r1.rewrites[0].scores == {}
     assert r2.pairs.reason == "synth:empty" and not r2.rewrites and backend.pair_calls == 2  # never sent
-    assert [r.outcome for r in r3.rewrites] == ["synth:empty"] * 3
+    assert [r.outcome for r in r3.rewrites] == ["synth:empty"] * 6  # all failed: a retry round, failed too
 
 
 def test_long_sources_are_cut_and_say_so():
@@ -508,3 +545,114 @@ def test_a_backend_that_breaks_its_contract_only_produces_errors():
     assert result.pairs.error == "backend raised RuntimeError: CUDA error: device-side assert"
     r1, r2 = maga.reformulate([DOC, {"id": "doc-2", "text": SOURCE}], Miscounts())
     assert r1.pairs.error == r2.pairs.error == "backend returned 1 results for 2 prompts"
+
+
+# ----------------------------------------------------------------------- catalogue and rewrite budget
+
+
+def test_catalogue_follows_mogas_rules_and_loads_with_its_hash():
+    cat = maga.load_catalogue("catalogue_v1")
+    assert cat.sha256 == hashlib.sha256((maga.PROMPTS_DIR / "catalogue_v1.json").read_bytes()).hexdigest()
+    assert len(cat.genres) >= 12 and len(cat.audiences) >= 12 and len(cat.sceptical) >= 3
+    pairs = [Pair(g, a) for g in cat.genres for a in cat.audiences]
+    assert all(maga.pair_problem(p) is None for p in pairs)  # every combination passes the pair checks
+    assert all(2 <= len([s for s in g.split(". ") if s]) <= 3 for g in cat.genres)  # 2-3 sentences
+    assert all(len([s for s in a.split(". ") if s]) == 2 for a in cat.audiences)  # 2 sentences
+
+
+def test_catalogue_pairs_are_a_function_of_the_document_and_distinct():
+    cat = maga.load_catalogue("catalogue_v1")
+    a = cat.pairs_for("doc-1", 5)
+    assert a == cat.pairs_for("doc-1", 5) and a != cat.pairs_for("doc-2", 5) and a != cat.pairs_for("doc-1", 5, seed=1)
+    assert len({p.genre for p in a}) == 5 and len({p.audience for p in a}) == 5
+    assert all(p.origin == "catalogue" for p in a)
+    assert any(cat.audiences.index(p.audience) in cat.sceptical for p in a)  # MAGA: one sceptical audience
+    # over many documents every genre is used: the fallback spreads, it does not repeat one favourite
+    used = {p.genre for i in range(200) for p in cat.pairs_for(f"d{i}", 2)}
+    assert used == set(cat.genres)
+
+
+def test_catalogue_skips_genres_the_model_already_chose():
+    cat = maga.load_catalogue("catalogue_v1")
+    taken = [Pair(cat.genres[0], "Readers who like numbers. They want the facts.")]
+    for i in range(50):
+        assert cat.genres[0] not in {p.genre for p in cat.pairs_for(f"d{i}", 4, taken)}
+
+
+@pytest.mark.parametrize(
+    "text, kept",
+    [
+        ("One. Two! Three? Four is cut", "One. Two! Three?"),
+        ('He said "stop." Then he', 'He said "stop."'),
+        ("no sentence end at all", ""),
+        ("Version 2.5 is out. The next", "Version 2.5 is out."),
+        ("Ends cleanly.", "Ends cleanly."),
+    ],
+)
+def test_trim_to_sentence(text, kept):
+    assert maga.trim_to_sentence(text) == kept
+
+
+def test_rewrite_budget_is_proportional_within_floor_and_cap():
+    assert maga.rewrite_budget(100, 1.5, 2048) == 150
+    assert maga.rewrite_budget(10, 1.5, 2048) == 64  # floor
+    assert maga.rewrite_budget(4000, 1.5, 2048) == 2048  # cap
+    assert maga.rewrite_budget(10, 1.5, 32) == 32  # the cap wins over the floor
+
+
+def test_budgets_reach_a_backend_that_takes_them_in_one_call():
+    class Budgeted(Scripted):
+        def generate(self, prompts, params, max_tokens=None):
+            self.budgets = max_tokens
+            return super().generate(prompts, params)
+
+    backend = Budgeted()
+    short, long = {"id": "s", "text": SOURCE}, {"id": "l", "text": " ".join([SOURCE] * 4)}
+    results = maga.reformulate([short, long], backend, MagaConfig(n_pairs=1, catalogue=None))
+    assert len(backend.calls) == 2 and backend.budgets == [r.rewrites[0].max_tokens for r in results]
+    assert backend.budgets[1] > 3 * backend.budgets[0]
+
+
+def test_no_budget_means_max_tokens_for_every_rewrite():
+    backend = Scripted()
+    [result] = maga.reformulate([DOC], backend, MagaConfig(n_pairs=1, rewrite_budget=None))
+    assert result.rewrites[0].max_tokens == MagaConfig().rewrite_params.max_tokens == backend.calls[1][1].max_tokens
+
+
+def test_a_rewrite_is_cut_where_it_starts_to_loop():
+    loop = ("Albedo measures how much light a surface reflects. Fresh snow reflects most of it.\n\n"
+            "The Laboratory is a leading institution. The Laboratory is a leading institution. Yes. Yes.")
+    text, cut = maga.cut_at_repetition(loop)
+    assert cut and text == ("Albedo measures how much light a surface reflects. Fresh snow reflects most of it.\n\n"
+                            "The Laboratory is a leading institution.")
+    assert maga.cut_at_repetition("Yes. Yes. No repeats here at all.") == ("Yes. Yes. No repeats here at all.", False)
+    [result] = maga.reformulate([DOC], Scripted(rewrite=lambda p: Generation(
+        text=GOOD_REWRITE + " " + GOOD_REWRITE, finish_reason="stop")), MagaConfig(n_pairs=1))
+    rw = result.rewrites[0]
+    assert rw.text == GOOD_REWRITE and rw.scores["looped"] == 1.0 and rw.outcome == "keep"
+
+
+def test_a_loop_with_small_variations_is_cut_too():
+    text = ("TAI is the basis for civil time. The Earth's rotation has been adjusted to match the Earth's rotation "
+            "in the past. The Earth's rotation has been adjusted to match the Earth's rotation again.")
+    cut, looped = maga.cut_at_repetition(text)
+    assert looped and cut.endswith("in the past.") and "again" not in cut
+    # a name repeated in new sentences is not a loop
+    fine = ("International Atomic Time is kept by many clocks. International Atomic Time differs from UTC by "
+            "whole seconds. Clocks at NPL contribute to International Atomic Time as well.")
+    assert maga.cut_at_repetition(fine) == (fine, False)
+
+
+def test_a_source_whose_rewrites_all_fail_gets_a_round_of_fresh_catalogue_pairs():
+    answers = iter([Generation(text="I'm sorry, I cannot do that.", finish_reason="stop")] * 2)
+    backend = Scripted(rewrite=lambda p: next(answers, Generation(text=GOOD_REWRITE, finish_reason="stop")))
+    [result] = maga.reformulate([DOC], backend, MagaConfig(n_pairs=2))
+    assert [rw.outcome for rw in result.rewrites] == ["synth:refusal"] * 2 + ["keep"] * 2
+    assert [rw.pair_index for rw in result.rewrites] == [0, 1, 2, 3] and len(result.pairs.pairs) == 4
+    assert [p.origin for p in result.pairs.pairs[2:]] == ["catalogue"] * 2 and result.pairs.counts["retried"] == 2
+    first_genres = {p.genre for p in result.pairs.pairs[:2]}
+    assert not first_genres & {p.genre for p in result.pairs.pairs[2:]}  # pairs it has not had
+    assert len(backend.calls) == 3  # pairs, round 1, round 2
+    [once] = maga.reformulate([DOC], Scripted(rewrite=lambda p: Generation(text="I'm sorry.", finish_reason="stop")),
+                              MagaConfig(n_pairs=2, retry_rounds=0))
+    assert len(once.rewrites) == 2

@@ -341,8 +341,8 @@ def test_in_process_default_model_is_deterministic_and_annotate_only_adds_the_re
             and prov["pairs_repair"] in ("none", "local", "reask")
         )
         assert prov["backend"] == "transformers" and prov["model"] == DEFAULT_GGUF
-        assert prov["prompt_sha256"]["rewrite"] == maga.load_prompt("rewrite_v1").sha256
-        assert (
+        assert prov["prompt_sha256"]["rewrite"] == maga.load_prompt("rewrite_v2").sha256
+        assert (  # budget: 1.5 x a 600-character excerpt's tokens is over the 48-token cap
             prov["sampling"]["rewrite"] == SamplingParams(max_tokens=48, temperature=0.7, top_p=0.9, seed=0).as_dict()
         )
         assert prov["sampling"]["judge"] is None and prov["scores"]["judge"] is None
@@ -393,6 +393,7 @@ def test_malformed_stage_a_json_from_a_real_server_is_a_json_drop(smol_dir, tmp_
             tokenizer=str(smol_dir),
             n_pairs=2,
             pairs_max_tokens=8,
+            pair_catalogue=None,  # without the catalogue, an unreadable pair list drops the document
             temperature=0.0,
             max_source_chars=600,
             timeout_s=120,
