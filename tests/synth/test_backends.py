@@ -261,6 +261,7 @@ def test_in_process_reformulation_of_a_real_document(smol):
         max_source_chars=500,
         pairs_params=SamplingParams(max_tokens=160, temperature=0.7, top_p=0.9, seed=0),
         rewrite_params=SamplingParams(max_tokens=40, temperature=0.7, top_p=0.9, seed=0),
+        retry_rounds=0,  # one rewrite per pair, whatever the checks say
     )
     docs = _mini_docs(1, 500)
     [result] = maga.reformulate(docs, smol, config)
@@ -278,8 +279,10 @@ def test_in_process_reformulation_of_a_real_document(smol):
     fixed = maga.PairsOutcome(docs[0]["id"], [pair], "none", {})
     [result] = maga.rewrite_and_check(docs, [fixed], smol, config)
     [rw] = result.rewrites
-    assert rw.error is None and rw.text and rw.finish_reason in ("stop", "length")
-    assert rw.scores["truncated"] == float(rw.finish_reason == "length") and rw.scores["words"] > 0
+    assert rw.error is None and rw.text is not None and rw.finish_reason in ("stop", "length")
+    assert rw.scores["truncated"] == float(rw.finish_reason == "length")
+    # 40 tokens rarely end a rewrite: it is cut back to its last sentence, and with none left it is empty
+    assert rw.scores["words"] == len(maga.words(rw.text)) and (rw.scores["words"] > 0 or rw.outcome == "synth:empty")
     assert rw.outcome == "keep" or rw.outcome.startswith("synth:")
     assert rw.provenance["model"] == "SmolLM2-135M-Instruct.Q4_1.gguf" and rw.provenance["backend"] == "transformers"
     assert rw.provenance["sampling"]["rewrite"]["max_tokens"] == 40 and rw.provenance["genre"] == pair.genre
