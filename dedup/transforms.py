@@ -9,7 +9,7 @@ from apache_beam.metrics import Metrics
 
 from dedup.config import ExactDedupConfig, NearDedupConfig
 from dedup.exact import order_key, text_key
-from schemas.outcomes import DOCS, DROPPED, light
+from schemas.outcomes import DOCS, DROPPED, is_kept, light
 from schemas.packed import by_id, pack, unpack
 from schemas.routing import outputs, route, split_kept
 
@@ -379,8 +379,9 @@ class AgainstCorpus(beam.PTransform):
     document, every one but the first by id is a copy of the first. ``duplicate_of`` names the document
     copied (the smallest id of the curated ones where there are several). Exact is decided first.
 
-    Applied with ``(rewrites, corpus)``: ``corpus`` is the curated documents that are kept. Only keys and
-    ids are shuffled; the corpus side sends one text key and b band keys per document, never text. The
+    Applied with ``(rewrites, corpus)``: ``corpus`` is the curated documents that are kept. Both sides are
+    keyed by ``DedupKeys`` (documents without text have no keys). Only keys and ids are shuffled; the
+    corpus side sends one text key and b band keys per document, never text. The
     verdict of a key group depends only on the set of ids in it, so bundling cannot change it.
     Outputs: the stage contract's ``docs`` (rewrites, annotate-only: copies marked too), ``dropped``,
     ``errors`` (empty).
@@ -397,10 +398,12 @@ class AgainstCorpus(beam.PTransform):
     def expand(self, pcolls):
         rewrites, corpus = pcolls
         kept, decided = split_kept(rewrites, "SplitKeptRewrites")
-        corpus = corpus | "CorpusKept" >> beam.Filter(lambda d: d.get("decision") in (None, "keep"))
+        corpus = corpus | "CorpusKept" >> beam.Filter(is_kept)
         keys = (
-            (corpus | "CorpusKeys" >> _CopyKeys(self.exact, self.near, self._CORPUS, "Corpus"),
-             kept | "RewriteKeys" >> _CopyKeys(self.exact, self.near, self._SYNTHETIC, "Rewrite"))
+            (corpus | "CorpusKeys" >> DedupKeys(self.near)
+             | "CorpusSide" >> beam.FlatMap(_side_keys, self._CORPUS, self.exact),
+             kept | "RewriteKeys" >> DedupKeys(self.near)
+             | "RewriteSide" >> beam.FlatMap(_side_keys, self._SYNTHETIC, self.exact))
             | "AllKeys" >> beam.Flatten()
         )
         hits = keys | "GroupByKey" >> beam.GroupByKey() | "Copies" >> beam.FlatMap(_copies_in_group)
@@ -412,45 +415,13 @@ class AgainstCorpus(beam.PTransform):
         return outputs((joined[DOCS], decided) | "MergeUndecided" >> beam.Flatten(), joined[DROPPED])
 
 
-class _CopyKeys(beam.PTransform):
-    def __init__(self, exact: bool, near: NearDedupConfig | None, side: int, name: str):
-        super().__init__()
-        self.exact, self.near, self.side, self.name = exact, near, side, name
-
-    def expand(self, docs):
-        return (
-            docs
-            | f"{self.name}Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=256)
-            | f"{self.name}Keys" >> beam.ParDo(_SideKeys(self.exact, self.near, self.side))
-        )
-
-
-class _SideKeys(beam.DoFn):
-    """A batch → ((kind, key), (side, id)) for its text key (``exact``) and each band key (``near``)."""
-
-    def __init__(self, exact: bool, near: NearDedupConfig | None, side: int):
-        self.exact, self.near, self.side = exact, near, side
-        self.params = None
-
-    def setup(self):
-        self.params = self.near.lsh_params() if self.near is not None else None
-
-    def process(self, batch: list[dict]):
-        from dedup.lshbloom import band_keys
-        from dedup.minhash import signatures
-
-        texts = [d.get("text") or "" for d in batch]
-        bands = None
-        if self.params is not None:
-            p = self.params
-            bands = band_keys(signatures(texts, p.num_perm, p.ngram, p.seed), p.bands, p.rows).tolist()
-        for i, (doc, text) in enumerate(zip(batch, texts)):
-            value = (self.side, str(doc["id"]))
-            if self.exact:
-                yield ("dedup:exact", text_key(text)), value
-            if bands is not None:
-                for band, key in enumerate(bands[i]):
-                    yield ("dedup:near", band, key), value
+def _side_keys(row: dict, side: int, exact: bool):
+    """A ``DedupKeys`` row → ((kind, key), (side, id)) for its text key (``exact``) and each band key."""
+    value = (side, str(row["id"]))
+    if exact:
+        yield ("dedup:exact", row["text_key"]), value
+    for band, key in enumerate(row["band_keys"] or ()):
+        yield ("dedup:near", band, key), value
 
 
 def _copies_in_group(element):

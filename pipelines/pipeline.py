@@ -157,9 +157,6 @@ def build(p: beam.Pipeline, job: Job) -> None:
     )
 
 
-SYNTH_REASON_PREFIX = "synth:"
-
-
 class SyntheticConfig(beam.PTransform):
     """Curated rows → MAGA rewrites of the kept ones the recipe selects → the ``synthetic`` config's
     shards. Outputs: ``shards`` (file infos), ``errors`` (backend failures), ``stats`` (one dict)."""
@@ -196,6 +193,7 @@ class SyntheticConfig(beam.PTransform):
         from dedup.transforms import AgainstCorpus
         from filters.transforms import Curate
         from pipelines.registry import synthetic_checks
+        from synth.maga import STAGE
 
         recipe, annotate_only = self.job.recipe, self.job.annotate_only
         before, after = synthetic_checks(recipe)
@@ -220,7 +218,7 @@ class SyntheticConfig(beam.PTransform):
             (*drops, rewrites) | "CheckedRewrites" >> beam.Flatten()
             | "Decisions" >> beam.Map(lambda d: d.get("decision") or "keep")
             # annotate-only rows that failed synthesis's own checks were never offered to these stages
-            | "OfferedOnly" >> beam.Filter(lambda reason: not reason.startswith(SYNTH_REASON_PREFIX))
+            | "OfferedOnly" >> beam.Filter(lambda reason, own: not reason.startswith(own), f"{STAGE}:")
             | "CountOutcomes" >> beam.combiners.Count.PerElement()
         )
         sources = (

@@ -887,15 +887,20 @@ def propose_pairs(
             spent[i] += g.completion_tokens or 0
             result = parse_pairs(g.text or "") if g.ok else None
             parsed[i] = (result[0], "reask") if result else None
+    examples = template.example_pairs()
     outcomes = []
     for i, doc in enumerate(docs):
-        outcomes.append(_pairs_outcome(doc, generations.get(i), parsed.get(i), config))
+        outcomes.append(_pairs_outcome(doc, generations.get(i), parsed.get(i), config, examples))
         outcomes[-1].generated_tokens = spent.get(i, 0)
     return outcomes
 
 
 def _pairs_outcome(
-    doc: Mapping[str, Any], generation: Generation | None, parsed: tuple[list[Pair], str] | None, config: MagaConfig
+    doc: Mapping[str, Any],
+    generation: Generation | None,
+    parsed: tuple[list[Pair], str] | None,
+    config: MagaConfig,
+    examples: Sequence[Pair] = (),
 ) -> PairsOutcome:
     """Stage (a)'s outcome for one document from its (last) generation and parse."""
     source_id = str(doc.get("id"))
@@ -907,8 +912,7 @@ def _pairs_outcome(
     if parsed is None and catalogue is None:
         return PairsOutcome(source_id, [], "failed", {}, reason=f"{STAGE}:json", raw=generation.text or "")
     pairs, how = parsed if parsed is not None else ([], "failed")
-    kept, counts = select_pairs(pairs, config.n_pairs, config.dedup_threshold, config.min_pair_words,
-                                config.prompt(config.pairs_prompt).example_pairs())
+    kept, counts = select_pairs(pairs, config.n_pairs, config.dedup_threshold, config.min_pair_words, examples)
     filled: list[Pair] = []
     if catalogue is not None and len(kept) < config.n_pairs:
         filled = catalogue.pairs_for(source_id, config.n_pairs - len(kept), kept, config.pairs_params.seed or 0)
