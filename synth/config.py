@@ -17,7 +17,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Callable, Literal, Mapping
 
 from pydantic import Field, field_validator, model_validator
 
@@ -98,8 +98,9 @@ def merge_rules(overrides: Mapping[str, str | list[str]]) -> list[tuple[str, str
 class SynthConfig(StrictConfig):
     """MAGA genre–audience reformulation of selected kept documents (``synth/README.md``).
 
-    Defaults run out of the box: the embedded SmolLM2-135M GGUF in-process (a smoke-test model: it
-    rarely writes usable pairs). Real runs point ``backend: openai`` at a vLLM / SGLang server, or give
+    Defaults run out of the box: the embedded SmolLM2-135M GGUF in-process (a smoke-test model).
+    ``backend: llamacpp`` runs a GGUF through llama.cpp instead of transformers (faster on CPU; needs
+    ``webcurate[llamacpp]``). Real runs point ``backend: openai`` at a vLLM / SGLang server, or give
     ``model`` a path to a bigger local model for GPU workers.
     """
 
@@ -108,19 +109,26 @@ class SynthConfig(StrictConfig):
         "quality.score >= 0.5", description="'<stage>.<score> <op> <number>' over kept documents; null = all"
     )
     max_documents: int | None = Field(None, gt=0, description="cap: the documents with the smallest id hash")
-    backend: Literal["local", "openai"] = "local"
+    backend: Literal["local", "llamacpp", "openai"] = Field(
+        "local", description="local: transformers in-process; llamacpp: llama.cpp in-process (GGUF only); "
+        "openai: an OpenAI-compatible server",
+    )
     model: str | None = Field(
         None,
-        description="local: a model folder or .gguf (null = embedded SmolLM2); "
-        "openai: the model name the server serves",
+        description="local: a model folder or .gguf (null = embedded SmolLM2); llamacpp: a .gguf (null = "
+        "embedded SmolLM2); openai: the model name the server serves",
     )
     url: str | None = Field(None, description="openai: the server's base URL, e.g. http://10.0.0.5:8000/v1")
     api_key_env: str | None = Field(None, description="openai: name of the environment variable holding the key")
     concurrency: int = Field(8, ge=1, description="openai: requests in flight per worker process")
     timeout_s: float = Field(300.0, gt=0, description="openai: read timeout per request")
     max_retries: int = Field(3, ge=0, description="openai: retries of a failed request (backoff with jitter)")
-    device: str | None = Field(None, description="local: cpu, cuda, cuda:1 ... (null = cuda when present)")
-    num_threads: int | None = Field(None, ge=1, description="local: torch threads (fewer is faster on a shared CPU)")
+    device: str | None = Field(
+        None, description="local: cpu, cuda, cuda:1 ... (null = cuda when present); llamacpp: cuda offloads every "
+        "layer (a CUDA build), else CPU")
+    num_threads: int | None = Field(
+        None, ge=1, description="local: torch threads; llamacpp: llama.cpp threads (null = half the cores); "
+        "fewer is faster on a shared CPU")
     tokenizer: str | None = Field(
         None,
         description="for token counts: a tokenizer folder or .gguf; null = the local model's own (openai: words only)",
@@ -191,9 +199,13 @@ class SynthConfig(StrictConfig):
                 raise ValueError("synth.model: the openai backend needs the model name the server serves")
         else:
             if self.url:
-                raise ValueError("synth.url is for backend: openai; the local backend runs synth.model in-process")
+                raise ValueError(f"synth.url is for backend: openai; the {self.backend} backend runs synth.model "
+                                 "in-process")
             if self.model and "://" in self.model and not self.model.endswith(".gguf"):
                 raise ValueError("synth.model: a cloud path must be a .gguf file (folders are read locally)")
+            if self.backend == "llamacpp" and self.model and not self.model.lower().endswith(".gguf"):
+                raise ValueError("synth.model: the llamacpp backend runs .gguf files; give one, or use backend: "
+                                 "local for a model folder")
         return self
 
     # ------------------------------------------------------------------------------------- derived
@@ -233,7 +245,7 @@ class SynthConfig(StrictConfig):
     @property
     def backend_name(self) -> str:
         """What ``make_backend().name`` will be, known without constructing or loading anything."""
-        return "openai" if self.backend == "openai" else "transformers"
+        return {"openai": "openai", "llamacpp": "llamacpp"}.get(self.backend, "transformers")
 
     @property
     def model_name(self) -> str:
@@ -257,7 +269,8 @@ class SynthConfig(StrictConfig):
 
     def make_backend(self):
         """An unloaded ``synth.backends`` Backend: ``OpenAIBackend`` for ``openai`` (reads the key from
-        the environment now), ``TransformersBackend`` for ``local`` (a cloud .gguf is copied first)."""
+        the environment now), ``TransformersBackend`` for ``local``, ``LlamaCppBackend`` for ``llamacpp``
+        (a cloud .gguf is copied first)."""
         from synth.backends import make_backend
 
         if self.backend == "openai":
@@ -276,15 +289,17 @@ class SynthConfig(StrictConfig):
             model = str(local_copy(model))
         return make_backend(
             model,
+            engine=self.backend_name,
             device=self.device,
             batch_size=self.batch_size,
             num_threads=self.num_threads,
             model_name=self.model_name,
         )
 
-    def load_tokenizer(self, backend: Any = None):
-        """The tokenizer that counts tokens in and out: ``tokenizer`` when set, else the local model's
-        own; None (words only) for a server without ``tokenizer``. Returns (label, tokenizer or None)."""
+    def token_counter(self, backend: Any = None) -> tuple[str | None, Callable[[str], int] | None]:
+        """What counts tokens in and out, and its label: ``tokenizer`` when set, else the in-process
+        model's own (``backend.count_tokens``); (None, None) for a server without ``tokenizer`` (words
+        only)."""
         if self.tokenizer:
             from transformers import AutoTokenizer
 
@@ -294,7 +309,9 @@ class SynthConfig(StrictConfig):
             kwargs: dict[str, Any] = {"local_files_only": True}
             if gguf_file:
                 kwargs["gguf_file"] = gguf_file
-            return Path(self.tokenizer).name, AutoTokenizer.from_pretrained(directory, **kwargs)
-        if backend is not None and hasattr(backend, "tokenizer") and self.backend == "local":
-            return backend.model, backend.tokenizer
+            tokenizer = AutoTokenizer.from_pretrained(directory, **kwargs)
+            return Path(self.tokenizer).name, lambda text: len(
+                tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+        if backend is not None and self.backend != "openai" and hasattr(backend, "count_tokens"):
+            return backend.model, backend.count_tokens
         return None, None

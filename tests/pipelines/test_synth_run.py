@@ -108,3 +108,24 @@ def test_annotate_only_writes_every_rewrite_with_the_filter_runs_kept_ones(synth
     assert len(rows) > len(kept) and all(r["scores"] is not None and r["scores"]["pii"] for r in rows)
     synth = json.loads((annotated / "stats.json").read_text())["synthetic"]
     assert synth["synthetic_rows"] == len(rows) and synth["synthetic_documents"] == len(kept)
+
+
+def test_the_llamacpp_backend_runs_the_branch_deterministically(llamacpp_lm, data_dir, tmp_path):
+    """`synth.backend: llamacpp`: the same branch through llama.cpp, the model's own tokenizer counting, and
+    the same synthetic rows from one worker as from several (batches are fixed, each prompt samples alone)."""
+    outputs = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"llamacpp-{workers}"
+        args = ["--input", str(data_dir / "mini.warc.gz"), "--output", str(out), "-q", "--synth",
+                "--direct_num_workers", workers]
+        for item in [*SMALL, "synth.backend=llamacpp"]:
+            args += ["--set", item]
+        assert main(args) == 0
+        outputs.append(out)
+    synth = json.loads((outputs[0] / "stats.json").read_text())["synthetic"]
+    assert (synth["backend"], synth["model"], synth["tokenizer"]) == ("llamacpp", llamacpp_lm.name, llamacpp_lm.name)
+    assert synth["generated_tokens"] > 0 and synth["pairs_proposed"] > 0
+    rows = pq.read_table(outputs[0] / "synthetic").to_pylist()
+    assert len(rows) == synth["synthetic_documents"]
+    assert all(r["provenance"]["backend"] == "llamacpp" for r in rows)
+    assert rows == pq.read_table(outputs[1] / "synthetic").to_pylist()

@@ -97,6 +97,8 @@ def test_backend_settings_are_checked_together():
     assert SynthConfig(backend="openai", model="m", url="http://10.0.0.5:8000/v1?x=a@b").url  # only the host part
     assert "extra_forbidden" in _error(temprature=0.5)
     assert "greater than or equal to 1" in _error(batch_size=0)
+    assert "the llamacpp backend runs .gguf files" in _error(backend="llamacpp", model="/models/My-LM/")
+    assert "synth.url is for backend: openai; the llamacpp backend" in _error(backend="llamacpp", url="http://h/v1")
 
 
 def test_make_backend_builds_what_the_config_says_without_loading(monkeypatch):
@@ -123,6 +125,17 @@ def test_make_backend_builds_what_the_config_says_without_loading(monkeypatch):
     monkeypatch.delenv("TEST_SYNTH_KEY")
     with pytest.raises(RuntimeError, match="TEST_SYNTH_KEY is not set"):
         config.make_backend()
+
+
+def test_the_llamacpp_backend_is_built_without_loading(llamacpp_lm):
+    config = SynthConfig(backend="llamacpp", model=str(llamacpp_lm), num_threads=1, batch_size=3, device="cpu")
+    backend = config.make_backend()
+    assert type(backend).__name__ == "LlamaCppBackend" and not backend.loaded
+    assert (backend.name, backend.model) == (config.backend_name, config.model_name) == ("llamacpp", llamacpp_lm.name)
+    assert (backend.num_threads, backend.batch_size) == (1, 3)
+    assert SynthConfig(backend="llamacpp").make_backend().model == DEFAULT_GGUF
+    label, count = config.token_counter(backend)  # tokens in and out counted by the model's own tokenizer
+    assert label == llamacpp_lm.name and count("one two three") == backend.count_tokens("one two three") > 0
 
 
 def test_the_default_backend_is_the_embedded_model(local_lm):

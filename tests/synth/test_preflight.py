@@ -58,6 +58,17 @@ def test_the_embedded_model_is_found_without_loading_it(local_lm):
     assert time.monotonic() - started < 2  # looks for files and packages, loads nothing
 
 
+def test_the_llamacpp_backend_needs_its_package_not_torch(llamacpp_lm, monkeypatch):
+    assert check(SynthConfig(backend="llamacpp")) == f"local model {llamacpp_lm} (llama.cpp)"
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "llama_cpp" else find_spec(name, *a))
+    with pytest.raises(SynthUnavailable, match=r"needs llama-cpp-python, not installed: pip install 'webcurate\[llamacpp\]'"):
+        check(SynthConfig(backend="llamacpp"))
+    assert check(SynthConfig()).startswith("local model")  # the transformers backend does not need it
+
+
 def test_a_missing_local_model_names_the_setting(tmp_path):
     with pytest.raises(SynthUnavailable, match=r"synth.model: .*nope.gguf does not exist"):
         check(SynthConfig(model=str(tmp_path / "nope.gguf")))
