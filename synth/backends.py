@@ -344,7 +344,95 @@ class LoadStats:
         return self.tokenizer_s + self.model_s
 
 
-class TransformersBackend:
+class InProcessBackend:
+    """What the two in-process backends share: a model loaded once per process, lazily and under a lock;
+    left behind when Beam pickles the backend for a worker (``_transient`` names what is rebuilt there);
+    and ``generate``'s contract: prompts encoded and checked against the context one by one, then
+    generated ``batch_size`` at a time, every failure an error Generation for the prompts it concerns.
+
+    A subclass sets ``_model`` in ``_load`` and implements ``encode``, ``context_length``, ``_order`` (how
+    prompts are grouped into batches) and ``_generate_batch``.
+    """
+
+    _transient: tuple[str, ...] = ("_model",)
+    batch_size: int
+    _model: Any
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        for name in (*self._transient, "_lock"):
+            state[name] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    @property
+    def loaded(self) -> bool:
+        return self._model is not None
+
+    def load(self):
+        with self._lock:  # re-entrant: generate reads properties that load
+            if self._model is None:
+                self._load()
+        return self
+
+    def _load(self) -> None:
+        raise NotImplementedError
+
+    def encode(self, prompt: str) -> list[int]:
+        raise NotImplementedError
+
+    def context_length(self) -> int:
+        raise NotImplementedError
+
+    def _order(self, encoded: Mapping[int, list[int]]) -> list[int]:
+        raise NotImplementedError
+
+    def _generate_batch(self, batch: list[list[int]], params: SamplingParams, budgets: list[int]) -> list[Generation]:
+        raise NotImplementedError
+
+    def generate(
+        self, prompts: list[str], params: SamplingParams, max_tokens: Sequence[int] | None = None
+    ) -> list[Generation]:
+        if not prompts:
+            return []
+        budgets = list(max_tokens) if max_tokens is not None else [params.max_tokens] * len(prompts)
+        try:
+            self.load()
+        except Exception as exc:  # noqa: BLE001 - a load failure is every prompt's error, not a crash
+            return [Generation(error=f"model load failed: {type(exc).__name__}: {exc}")] * len(prompts)
+        results: list[Generation | None] = [None] * len(prompts)
+        encoded: dict[int, list[int]] = {}
+        limit = self.context_length()
+        for i, prompt in enumerate(prompts):
+            try:
+                ids = self.encode(prompt)
+            except Exception as exc:  # noqa: BLE001
+                results[i] = Generation(error=f"chat template failed: {type(exc).__name__}: {exc}")
+                continue
+            if len(ids) + budgets[i] > limit:
+                results[i] = Generation(
+                    error=f"prompt too long: {len(ids)} tokens + max_tokens {budgets[i]} > context {limit}",
+                    prompt_tokens=len(ids),
+                )
+            else:
+                encoded[i] = ids
+        order = self._order(encoded)
+        for start in range(0, len(order), self.batch_size):
+            batch = order[start : start + self.batch_size]
+            try:
+                with self._lock:  # one batch at a time: threads sharing the model would fight for cores
+                    outputs = self._generate_batch([encoded[i] for i in batch], params, [budgets[i] for i in batch])
+            except Exception as exc:  # noqa: BLE001 - e.g. CUDA out of memory: this batch's error only
+                outputs = [Generation(error=f"generation failed: {type(exc).__name__}: {exc}")] * len(batch)
+            for i, generation in zip(batch, outputs, strict=True):
+                results[i] = generation
+        return [r if r is not None else Generation(error="not generated") for r in results]
+
+
+class TransformersBackend(InProcessBackend):
     """A local causal LM run in-process by transformers, batched.
 
     ``model_path``: a Hugging Face model directory, or a ``.gguf`` file (dequantised to float at load
@@ -362,6 +450,7 @@ class TransformersBackend:
     """
 
     name = "transformers"
+    _transient = ("_tokenizer", "_model", "_guidance")
 
     def __init__(
         self,
@@ -385,25 +474,6 @@ class TransformersBackend:
         self._model = None
         self._guidance = None  # (llguidance tokenizer, {schema: grammar}) once a step asks for a schema
         self._lock = threading.RLock()  # load and generate; re-entrant: generate reads properties that load
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_tokenizer"] = state["_model"] = state["_lock"] = state["_guidance"] = None
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.RLock()
-
-    @property
-    def loaded(self) -> bool:
-        return self._model is not None
-
-    def load(self) -> "TransformersBackend":
-        with self._lock:
-            if self._model is None:
-                self._load()
-        return self
 
     def _load(self) -> None:
         import torch
@@ -463,43 +533,8 @@ class TransformersBackend:
         """Tokens of ``text`` under the model's tokenizer (no special tokens): what a budget is made of."""
         return len(self.tokenizer(text, add_special_tokens=False, verbose=False)["input_ids"])
 
-    def generate(
-        self, prompts: list[str], params: SamplingParams, max_tokens: Sequence[int] | None = None
-    ) -> list[Generation]:
-        if not prompts:
-            return []
-        budgets = list(max_tokens) if max_tokens is not None else [params.max_tokens] * len(prompts)
-        try:
-            self.load()
-        except Exception as exc:  # noqa: BLE001 - a load failure is every prompt's error, not a crash
-            return [Generation(error=f"model load failed: {type(exc).__name__}: {exc}")] * len(prompts)
-        results: list[Generation | None] = [None] * len(prompts)
-        encoded: dict[int, list[int]] = {}
-        limit = self.context_length()
-        for i, prompt in enumerate(prompts):
-            try:
-                ids = self.encode(prompt)
-            except Exception as exc:  # noqa: BLE001
-                results[i] = Generation(error=f"chat template failed: {type(exc).__name__}: {exc}")
-                continue
-            if len(ids) + budgets[i] > limit:
-                results[i] = Generation(
-                    error=f"prompt too long: {len(ids)} tokens + max_tokens {budgets[i]} > context {limit}",
-                    prompt_tokens=len(ids),
-                )
-            else:
-                encoded[i] = ids
-        order = sorted(encoded, key=lambda i: len(encoded[i]))  # similar lengths batch with little padding
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start : start + self.batch_size]
-            try:
-                with self._lock:  # one batch at a time: threads sharing the model would fight for cores
-                    outputs = self._generate_batch([encoded[i] for i in batch], params, [budgets[i] for i in batch])
-            except Exception as exc:  # noqa: BLE001 - e.g. CUDA out of memory: this batch's error only
-                outputs = [Generation(error=f"generation failed: {type(exc).__name__}: {exc}")] * len(batch)
-            for i, generation in zip(batch, outputs, strict=True):
-                results[i] = generation
-        return [r if r is not None else Generation(error="not generated") for r in results]
+    def _order(self, encoded: Mapping[int, list[int]]) -> list[int]:
+        return sorted(encoded, key=lambda i: len(encoded[i]))  # similar lengths batch with little padding
 
     def _generate_batch(
         self, batch: list[list[int]], params: SamplingParams, budgets: list[int] | None = None

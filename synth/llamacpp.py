@@ -32,9 +32,16 @@ import os
 import threading
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from synth.backends import Generation, LoadStats, SamplingParams, _truncate_at_stop, default_model_path
+from synth.backends import (
+    Generation,
+    InProcessBackend,
+    LoadStats,
+    SamplingParams,
+    _truncate_at_stop,
+    default_model_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +123,7 @@ def prefix_parents(encoded: Sequence[Sequence[int]]) -> list[tuple[int | None, i
     return parents
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(InProcessBackend):
     """A ``.gguf`` model run by llama.cpp in-process, ``batch_size`` prompts decoded together.
 
     ``model_path``: a GGUF file (None: the embedded SmolLM2-135M). ``batch_size``: prompts per context
@@ -131,6 +138,7 @@ class LlamaCppBackend:
     """
 
     name = "llamacpp"
+    _transient = ("_model", "_formatter")
 
     def __init__(
         self,
@@ -152,32 +160,12 @@ class LlamaCppBackend:
         self.load_stats = LoadStats()
         #: Tokens prefilled and prompt tokens sent, since construction: their ratio is what prefix sharing saved.
         self.prefilled_tokens = self.prompt_tokens = 0
-        self._llm = None
+        self._model = None
         self._formatter = None
         self._grammars: dict[str, str] = {}
         self._lock = threading.RLock()
 
-    def __getstate__(self) -> dict:  # Beam pickles the backend into its DoFn: the model is loaded on the worker
-        state = self.__dict__.copy()
-        state["_llm"] = state["_formatter"] = state["_lock"] = None
-        state["_grammars"] = {}
-        return state
-
-    def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.RLock()
-
     # ----------------------------------------------------------------------------------------- loading
-
-    @property
-    def loaded(self) -> bool:
-        return self._llm is not None
-
-    def load(self) -> "LlamaCppBackend":
-        with self._lock:
-            if self._llm is None:
-                self._load()
-        return self
 
     def _load(self) -> None:
         from llama_cpp import Llama
@@ -203,7 +191,7 @@ class LlamaCppBackend:
             eos_token=llm._model.token_get_text(eos) if eos != -1 else "",
             bos_token=llm._model.token_get_text(bos) if bos != -1 else "",
         )
-        self._llm = llm
+        self._model = llm
         self.load_stats = LoadStats(model_s=time.perf_counter() - t0, device="cuda" if on_gpu else "cpu",
                                     dtype=_file_type(llm))
 
@@ -212,17 +200,17 @@ class LlamaCppBackend:
     def context_length(self) -> int:
         import llama_cpp
 
-        return int(llama_cpp.llama_model_n_ctx_train(self.load()._llm.model))
+        return int(llama_cpp.llama_model_n_ctx_train(self.load()._model.model))
 
     def encode(self, prompt: str) -> list[int]:
         """The prompt as one user message through the GGUF's chat template, ready for generation."""
-        llm = self.load()._llm
+        llm = self.load()._model
         formatted = self._formatter(messages=[{"role": "user", "content": prompt}])
         return llm.tokenize(formatted.prompt.encode("utf-8"), add_bos=not formatted.added_special, special=True)
 
     def count_tokens(self, text: str) -> int:
         """Tokens of ``text`` under the model's tokenizer (no special tokens): what a budget is made of."""
-        return len(self.load()._llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+        return len(self.load()._model.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
     def grammar(self, schema: str) -> str:
         if schema not in self._grammars:
@@ -231,50 +219,18 @@ class LlamaCppBackend:
 
     # -------------------------------------------------------------------------------------- generation
 
-    def generate(
-        self, prompts: list[str], params: SamplingParams, max_tokens: Sequence[int] | None = None
-    ) -> list[Generation]:
-        if not prompts:
-            return []
-        budgets = list(max_tokens) if max_tokens is not None else [params.max_tokens] * len(prompts)
-        try:
-            self.load()
-            grammar = self.grammar(params.json_schema) if params.json_schema else None
-        except Exception as exc:  # noqa: BLE001 - every prompt's error, not a crash
-            return [Generation(error=f"model load failed: {type(exc).__name__}: {exc}")] * len(prompts)
-        results: list[Generation | None] = [None] * len(prompts)
-        encoded: dict[int, list[int]] = {}
-        limit = self.context_length()
-        for i, prompt in enumerate(prompts):
-            try:
-                ids = self.encode(prompt)
-            except Exception as exc:  # noqa: BLE001
-                results[i] = Generation(error=f"chat template failed: {type(exc).__name__}: {exc}")
-                continue
-            if len(ids) + budgets[i] > limit:
-                results[i] = Generation(
-                    error=f"prompt too long: {len(ids)} tokens + max_tokens {budgets[i]} > context {limit}",
-                    prompt_tokens=len(ids),
-                )
-            else:
-                encoded[i] = ids
+    def _order(self, encoded: Mapping[int, list[int]]) -> list[int]:
         # In token order, so that prompts with a common prefix (one document's rewrites) share a batch, and
         # with it their prefill and, having the same budget, their decode steps.
-        order = sorted(encoded, key=lambda i: encoded[i])
-        for start in range(0, len(order), self.batch_size):
-            group = order[start : start + self.batch_size]
-            try:
-                with self._lock:
-                    batch = _Batch(self._llm, self.num_threads, [encoded[i] for i in group],
-                                   [budgets[i] for i in group], params, grammar)
-                    outputs = batch.run()
-                    self.prompt_tokens += sum(len(encoded[i]) for i in group)
-                    self.prefilled_tokens += batch.prefilled
-            except Exception as exc:  # noqa: BLE001 - this batch's error only
-                outputs = [Generation(error=f"generation failed: {type(exc).__name__}: {exc}")] * len(group)
-            for i, generation in zip(group, outputs, strict=True):
-                results[i] = generation
-        return [r if r is not None else Generation(error="not generated") for r in results]
+        return sorted(encoded, key=lambda i: encoded[i])
+
+    def _generate_batch(self, batch: list[list[int]], params: SamplingParams, budgets: list[int]) -> list[Generation]:
+        grammar = self.grammar(params.json_schema) if params.json_schema else None
+        run = _Batch(self._model, self.num_threads, batch, budgets, params, grammar)
+        outputs = run.run()
+        self.prompt_tokens += sum(len(ids) for ids in batch)
+        self.prefilled_tokens += run.prefilled
+        return outputs
 
 
 def _file_type(llm: Any) -> str:
