@@ -104,15 +104,16 @@ def with_corpus_checks(synth: dict, outcomes: list[tuple[str, int]], sources: li
     passed = synth["rewrite_outcomes"].get("keep", 0)
     kept = checks["keep"] if outcomes else passed
     selected = synth["documents_selected"]
+    expanded = sources[0] if sources else synth["sources_expanded"]
     return {
         **synth,
         "corpus_checks": checks if outcomes else {"keep": passed},
         "synthetic_documents": kept,
-        "sources_expanded": sources[0] if sources else synth["sources_expanded"],
+        "sources_expanded": expanded,
         "expansion": {**synth["expansion"], "documents": kept / selected if selected else None},
         "funnel": {"documents_selected": selected, "pairs": synth["pairs_kept"], "rewrites": synth["rewrites"],
                    "passed_synthesis_checks": passed, "kept": kept,
-                   "documents_with_a_rewrite": sources[0] if sources else synth["sources_expanded"]},
+                   "documents_with_a_rewrite": expanded},
     }
 
 

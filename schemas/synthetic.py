@@ -66,7 +66,7 @@ PROVENANCE_FIELDS: dict[str, tuple[pa.DataType, str]] = {
     "catalogue_sha256": (pa.string(), "SHA-256 of the catalogue file a catalogue pair came from (null for 'model')."),
     "prompt_names": (_per_step(pa.string()), "Versioned prompt file per step (pairs, reask, rewrite, judge)."),
     "prompt_sha256": (_per_step(pa.string()), "SHA-256 of each prompt file: exactly what the model was asked."),
-    "backend": (pa.string(), "Backend kind: 'transformers' (in-process) or 'openai' (an OpenAI-compatible server)."),
+    "backend": (pa.string(), "Backend kind: 'transformers' or 'llamacpp' (in-process), or 'openai' (an OpenAI-compatible server)."),
     "model": (pa.string(), "Model that wrote the text (file or folder name, or the served model name)."),
     "sampling": (_per_step(SAMPLING_TYPE), "Sampling parameters per step: max_tokens, temperature, top_p, seed, stop."),
     "pairs_repair": (pa.string(), "How the pair list was read: none, local (JSON repaired), reask."),

@@ -536,15 +536,12 @@ class TransformersBackend(InProcessBackend):
     def _order(self, encoded: Mapping[int, list[int]]) -> list[int]:
         return sorted(encoded, key=lambda i: len(encoded[i]))  # similar lengths batch with little padding
 
-    def _generate_batch(
-        self, batch: list[list[int]], params: SamplingParams, budgets: list[int] | None = None
-    ) -> list[Generation]:
+    def _generate_batch(self, batch: list[list[int]], params: SamplingParams, budgets: list[int]) -> list[Generation]:
         """One forward loop for the whole batch, up to the largest budget; each row is then cut at its
         own budget (what it would have been alone: sampling is per row, so the tokens up to a row's
         budget do not depend on the longer rows)."""
         import torch
 
-        budgets = budgets or [params.max_tokens] * len(batch)
         tokenizer, model = self._tokenizer, self._model
         width = max(len(ids) for ids in batch)
         pad = tokenizer.pad_token_id

@@ -260,7 +260,7 @@ class _Batch:
         import llama_cpp
 
         n = len(self.encoded)
-        cells = sum(len(ids) - shared + b for ids, b, (_, shared) in zip(self.encoded, self.budgets, self.parents))
+        cells = self.prefilled + sum(self.budgets)
         cp = llama_cpp.llama_context_default_params()
         cp.n_ctx = cells + 256  # llama.cpp pads the cache to 256 cells; room for that
         cp.n_batch = cp.n_ubatch = N_BATCH

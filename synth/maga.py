@@ -1045,10 +1045,10 @@ def _retry_jobs(
     it is reported): ``n_pairs`` catalogue pairs it has not had, in a new order (``seed`` + round). The new
     pairs join the source's pair list, so pairs and rewrites still match one to one."""
     jobs = []
+    seed = (config.pairs_params.seed or 0) + round_
     for result in results:
         if not result.rewrites or any(rw.error is not None or rw.reason is None for rw in result.rewrites):
             continue
-        seed = (config.pairs_params.seed or 0) + round_
         fresh = catalogue.pairs_for(result.source_id, config.n_pairs, result.pairs.pairs, seed)
         start = len(result.pairs.pairs)
         result.pairs.pairs.extend(fresh)
@@ -1108,7 +1108,7 @@ def rewrite_and_check(
                 pairs_repair=result.pairs.repair,
                 source_chars=len(result.source_text),
                 source_truncated=result.source_truncated,
-                catalogue=config.pair_catalogue() if rw.pair.origin == "catalogue" else None,
+                catalogue=catalogue if rw.pair.origin == "catalogue" else None,
             )
     return results
 
